@@ -1,0 +1,423 @@
+"""The config contract: pydantic models for `config/<env>.yaml`.
+
+Every model forbids unknown keys (a typo must never be silently ignored) and is frozen
+(settings are facts, not state). Field-level rules live on the fields; rules that
+relate several fields raise `CrossFieldErrors`, which carries each problem's key path
+relative to the model, so the loader can report `endpoints[0].variants[1].weight`
+rather than the enclosing object. Rules taken from the AWS API references say so.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from mlops_constructs.instance_types import InstanceTypeError, parse_instance_type
+from mlops_constructs.naming import (
+    CONTAINER_FOLDER,
+    SAGEMAKER_NAME_RULE,
+    SCHEDULED_ACTION_NAME_RULE,
+    is_sagemaker_name,
+    is_scheduled_action_name,
+    looks_like_image_uri,
+    parse_ecr_image_uri,
+    parse_s3_uri,
+)
+from mlops_constructs.schedule import CronError, validate_cron
+
+ARTIFACTS_SCHEME = "artifacts://"
+MAX_VARIANTS = 10  # CreateEndpointConfig: ProductionVariants, 1-10 items
+MAX_TAGS = 50  # CreateEndpointConfig/CreateModel: Tags, at most 50
+_ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")  # ContainerDefinition.Environment
+_TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+
+
+class CrossFieldErrors(ValueError):
+    """Problems that involve several fields, each with a key path relative to the model."""
+
+    def __init__(self, issues: list[tuple[tuple[str | int, ...], str]]) -> None:
+        self.issues = issues
+        super().__init__("; ".join(message for _, message in issues))
+
+
+def _raise_if(issues: list[tuple[tuple[str | int, ...], str]]) -> None:
+    if issues:
+        raise CrossFieldErrors(issues)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _sagemaker_name(value: str) -> str:
+    if not is_sagemaker_name(value):
+        raise ValueError(f"'{value}' is not a valid SageMaker name: {SAGEMAKER_NAME_RULE}")
+    return value
+
+
+def _duplicates_ignoring_case(names: list[str]) -> dict[int, str]:
+    """Index -> earlier name for each name that repeats one before it, case-insensitively.
+
+    Case-insensitive because SageMaker lower-cases names in ARNs, so `Champion` and
+    `champion` would be indistinguishable there.
+    """
+    seen: dict[str, str] = {}
+    repeats: dict[int, str] = {}
+    for index, name in enumerate(names):
+        key = name.lower()
+        if key in seen:
+            repeats[index] = seen[key]
+        else:
+            seen[key] = name
+    return repeats
+
+
+class Alerts(_Model):
+    """Who hears about alarms: email subscriptions on the alerts SNS topic."""
+
+    emails: list[str] = Field(default_factory=list)
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        bad = [email for email in value if not _EMAIL.match(email)]
+        if bad:
+            raise ValueError(f"not an email address: {', '.join(bad)}")
+        if len(set(value)) != len(value):
+            raise ValueError("an email address is listed twice")
+        return value
+
+
+class Storage(_Model):
+    """Retention of captured inference data and access logs."""
+
+    capture_infrequent_access_after_days: int = Field(default=30, ge=30)
+    capture_retention_days: int = Field(default=90, ge=1, le=3650)
+    noncurrent_version_retention_days: int = Field(default=30, ge=1, le=3650)
+    access_log_retention_days: int = Field(default=365, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _transition_before_expiry(self) -> Storage:
+        if self.capture_retention_days <= self.capture_infrequent_access_after_days:
+            # S3 rejects a lifecycle rule whose expiration is not after its transitions.
+            raise CrossFieldErrors(
+                [
+                    (
+                        ("capture_retention_days",),
+                        f"must be greater than capture_infrequent_access_after_days "
+                        f"({self.capture_infrequent_access_after_days}); S3 rejects expiring objects "
+                        "before or when they move to infrequent access",
+                    )
+                ]
+            )
+        return self
+
+
+class Image(_Model):
+    """A container image built from a folder under `containers/` (a CDK Docker image asset)."""
+
+    folder: str | None = Field(default=None, description="folder under containers/; defaults to the image's key")
+    base_image: str | None = Field(default=None, description="BASE_IMAGE build argument; the Dockerfile's default if unset")
+    build_args: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("build_args")
+    @classmethod
+    def _no_base_image_in_build_args(cls, value: dict[str, str]) -> dict[str, str]:
+        if "BASE_IMAGE" in value:
+            raise ValueError("set the base image with base_image, not build_args.BASE_IMAGE")
+        return value
+
+
+class ScheduledCapacity(_Model):
+    """A capacity change ahead of a predictable peak (PutScheduledAction)."""
+
+    name: str
+    cron: str
+    timezone: str = "UTC"
+    min_capacity: int | None = Field(default=None, ge=1)
+    max_capacity: int | None = Field(default=None, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not is_scheduled_action_name(value):
+            raise ValueError(f"'{value}' is not a valid scheduled action name: {SCHEDULED_ACTION_NAME_RULE}")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        try:
+            return validate_cron(value)
+        except CronError as error:
+            raise ValueError(str(error)) from None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone name (for example UTC or Europe/Dublin)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _capacities(self) -> ScheduledCapacity:
+        if self.min_capacity is None and self.max_capacity is None:
+            raise CrossFieldErrors([((), "set min_capacity, max_capacity or both; a scheduled action without either changes nothing")])
+        if self.min_capacity is not None and self.max_capacity is not None and self.min_capacity > self.max_capacity:
+            raise CrossFieldErrors([(("min_capacity",), f"{self.min_capacity} is greater than max_capacity {self.max_capacity}")])
+        return self
+
+
+class Autoscaling(_Model):
+    """Target tracking on invocations per instance, plus scheduled capacity for known peaks."""
+
+    min_capacity: int = Field(ge=1, description="at least 1: a real-time variant at 0 instances cannot serve")
+    max_capacity: int = Field(ge=1)
+    target_invocations_per_instance: float = Field(gt=0, description="SageMakerVariantInvocationsPerInstance target, per minute")
+    scale_in_cooldown_seconds: int = Field(default=300, ge=0, le=86400)
+    scale_out_cooldown_seconds: int = Field(default=60, ge=0, le=86400)
+    scheduled: list[ScheduledCapacity] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Autoscaling:
+        issues: list[tuple[tuple[str | int, ...], str]] = []
+        if self.min_capacity > self.max_capacity:
+            issues.append((("min_capacity",), f"{self.min_capacity} is greater than max_capacity {self.max_capacity}"))
+        for index, repeat_of in _duplicates_ignoring_case([s.name for s in self.scheduled]).items():
+            issues.append(
+                (("scheduled", index, "name"), f"'{self.scheduled[index].name}' repeats '{repeat_of}'; scheduled action names must be unique per variant")
+            )
+        for index, action in enumerate(self.scheduled):
+            ceiling = action.max_capacity if action.max_capacity is not None else self.max_capacity
+            if action.min_capacity is not None and action.min_capacity > ceiling:
+                issues.append(
+                    (
+                        ("scheduled", index, "min_capacity"),
+                        f"{action.min_capacity} is above the variant's max_capacity {ceiling}; "
+                        "raise max_capacity here or in the action",
+                    )
+                )
+        _raise_if(issues)
+        return self
+
+
+class Variant(_Model):
+    """One production variant: a model, the image serving it, and its share of traffic."""
+
+    name: str
+    model_data: str = Field(description="s3://bucket/key.tar.gz, artifacts://key.tar.gz, or a local path")
+    image: str = Field(description="a key of `images`, a folder under containers/, or an ECR image URI")
+    instance_type: str
+    initial_instance_count: int = Field(default=1, ge=1)
+    weight: float = Field(default=1.0, ge=0, description="relative; traffic share = weight / sum of weights")
+    environment: dict[str, str] = Field(default_factory=dict)
+    autoscaling: Autoscaling | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _sagemaker_name(value)
+
+    @field_validator("instance_type")
+    @classmethod
+    def _instance_type(cls, value: str) -> str:
+        try:
+            parse_instance_type(value)
+        except InstanceTypeError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("model_data")
+    @classmethod
+    def _model_data(cls, value: str, info: ValidationInfo) -> str:
+        if not value.endswith(".tar.gz"):
+            raise ValueError(f"'{value}' must name a model.tar.gz archive (ending .tar.gz), as SageMaker hosting expects")
+        if value.startswith("s3://"):
+            parse_s3_uri(value)
+        elif value.startswith(ARTIFACTS_SCHEME):
+            if not value[len(ARTIFACTS_SCHEME) :] or value[len(ARTIFACTS_SCHEME)] == "/":
+                raise ValueError(f"'{value}' needs a key after artifacts://, e.g. artifacts://caller-risk/v3/model.tar.gz")
+        elif "://" in value:
+            raise ValueError(f"'{value}': model_data is s3://..., artifacts://... or a local path")
+        else:
+            root = _root(info)
+            if root is not None and not (root / value).is_file():
+                raise ValueError(f"local model archive '{value}' does not exist (relative to {root})")
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 100:
+            raise ValueError(f"{len(value)} variables; SageMaker accepts at most 100")
+        bad = [key for key in value if not _ENV_KEY.match(key)]
+        if bad:
+            raise ValueError(f"not valid environment variable names: {', '.join(bad)} (letters, digits, _; not starting with a digit)")
+        long = [key for key, item in value.items() if len(item) > 1024]
+        if long:
+            raise ValueError(f"values longer than 1024 characters: {', '.join(long)}")
+        return value
+
+    @model_validator(mode="after")
+    def _initial_within_autoscaling(self) -> Variant:
+        scaling = self.autoscaling
+        if scaling and not scaling.min_capacity <= self.initial_instance_count <= scaling.max_capacity:
+            raise CrossFieldErrors(
+                [
+                    (
+                        ("initial_instance_count",),
+                        f"{self.initial_instance_count} is outside autoscaling "
+                        f"min_capacity..max_capacity ({scaling.min_capacity}..{scaling.max_capacity})",
+                    )
+                ]
+            )
+        return self
+
+
+class DataCaptureSettings(_Model):
+    """Capture of requests and responses to the capture bucket (input to Model Monitor)."""
+
+    enabled: bool = True
+    sampling_percent: int = Field(default=20, ge=0, le=100)
+    modes: list[Literal["Input", "Output"]] = Field(default_factory=lambda: ["Input", "Output"], min_length=1)
+
+
+class AlarmSettings(_Model):
+    """Thresholds for the endpoint's 5xx-rate and p99-latency alarms (evaluated per variant)."""
+
+    error_rate_5xx_percent: float = Field(default=1.0, gt=0, le=100)
+    model_latency_p99_ms: float = Field(default=1000, gt=0)
+    evaluation_minutes: int = Field(default=5, ge=1, le=60)
+    datapoints_to_alarm: int = Field(default=3, ge=1, le=60)
+
+    @model_validator(mode="after")
+    def _datapoints(self) -> AlarmSettings:
+        if self.datapoints_to_alarm > self.evaluation_minutes:
+            raise CrossFieldErrors(
+                [(("datapoints_to_alarm",), f"{self.datapoints_to_alarm} is more than evaluation_minutes {self.evaluation_minutes}")]
+            )
+        return self
+
+
+class Endpoint(_Model):
+    """A real-time endpoint with weighted production variants."""
+
+    name: str
+    variants: list[Variant] = Field(min_length=1, max_length=MAX_VARIANTS)
+    data_capture: DataCaptureSettings = Field(default_factory=DataCaptureSettings)
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _sagemaker_name(value)
+
+    @model_validator(mode="after")
+    def _variants(self) -> Endpoint:
+        issues: list[tuple[tuple[str | int, ...], str]] = []
+        for index, repeat_of in _duplicates_ignoring_case([v.name for v in self.variants]).items():
+            issues.append((("variants", index, "name"), f"'{self.variants[index].name}' repeats variant '{repeat_of}'"))
+        if not any(v.weight > 0 for v in self.variants):
+            issues.append((("variants",), "at least one variant needs a weight above 0, or the endpoint serves no traffic"))
+        _raise_if(issues)
+        return self
+
+    def traffic_percent(self) -> dict[str, float]:
+        """Each variant's share of traffic, as people read it."""
+        total = sum(v.weight for v in self.variants)
+        return {v.name: round(100 * v.weight / total, 2) for v in self.variants}
+
+
+class MlopsConfig(_Model):
+    """One environment's desired state."""
+
+    account: str = Field(pattern=r"^\d{12}$", description="12-digit AWS account id")
+    region: str = Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$", description="e.g. eu-west-1")
+    tags: dict[str, str] = Field(default_factory=dict)
+    removal_policy: Literal["retain", "destroy"] = "retain"
+    alerts: Alerts = Field(default_factory=Alerts)
+    storage: Storage = Field(default_factory=Storage)
+    images: dict[str, Image] = Field(default_factory=dict)
+    endpoints: list[Endpoint] = Field(default_factory=list)
+
+    @field_validator("account", mode="before")
+    @classmethod
+    def _account_is_text(cls, value: Any) -> Any:
+        if isinstance(value, int):
+            raise ValueError("quote the account id (\"111111111111\"): YAML reads it as a number and drops leading zeros")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = []
+        if len(value) > MAX_TAGS - 5:  # leave room for the tags the stacks add themselves
+            problems.append(f"{len(value)} tags; at most {MAX_TAGS - 5} (AWS allows {MAX_TAGS}, the stacks add their own)")
+        for key, item in value.items():
+            if not 1 <= len(key) <= 128 or not _TAG_TEXT.match(key) or key.lower().startswith("aws:"):
+                problems.append(f"tag key '{key}' must be 1-128 letters, digits, spaces or _.:/=+-@ and not start with 'aws:'")
+            if len(item) > 256 or not _TAG_TEXT.match(item):
+                problems.append(f"tag '{key}' value must be at most 256 letters, digits, spaces or _.:/=+-@")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("images")
+    @classmethod
+    def _images(cls, value: dict[str, Image], info: ValidationInfo) -> dict[str, Image]:
+        root = _root(info)
+        for key, image in value.items():
+            folder = image.folder or key
+            if not CONTAINER_FOLDER.match(key):
+                raise ValueError(f"image key '{key}' must be lower-case letters, digits, '-' or '_'")
+            if root is not None and not (root / "containers" / folder / "Dockerfile").is_file():
+                raise ValueError(f"image '{key}': containers/{folder}/Dockerfile does not exist ({_folders_hint(root)})")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_refs(self, info: ValidationInfo) -> MlopsConfig:
+        issues: list[tuple[tuple[str | int, ...], str]] = []
+        for index, repeat_of in _duplicates_ignoring_case([e.name for e in self.endpoints]).items():
+            issues.append((("endpoints", index, "name"), f"'{self.endpoints[index].name}' repeats endpoint '{repeat_of}'"))
+        root = _root(info)
+        for e_index, endpoint in enumerate(self.endpoints):
+            for v_index, variant in enumerate(endpoint.variants):
+                path: tuple[str | int, ...] = ("endpoints", e_index, "variants", v_index, "image")
+                problem = _image_problem(variant.image, self.images, root)
+                if problem:
+                    issues.append((path, problem))
+        _raise_if(issues)
+        return self
+
+
+def _root(info: ValidationInfo) -> Path | None:
+    context: Any = info.context
+    return context.get("root") if isinstance(context, dict) else None
+
+
+def _folders_hint(root: Path) -> str:
+    folders = sorted(p.parent.name for p in (root / "containers").glob("*/Dockerfile"))
+    return f"folders with a Dockerfile: {', '.join(folders) or 'none'}"
+
+
+def _image_problem(image: str, images: dict[str, Image], root: Path | None) -> str | None:
+    if looks_like_image_uri(image):
+        try:
+            parse_ecr_image_uri(image)
+        except ValueError as error:
+            return str(error)
+        return None
+    if image in images:
+        return None
+    if root is not None and not (root / "containers" / image / "Dockerfile").is_file():
+        keys = f"images keys: {', '.join(sorted(images)) or 'none'}; "
+        return f"'{image}' is neither an images key nor a folder under containers/ ({keys}{_folders_hint(root)})"
+    return None
+

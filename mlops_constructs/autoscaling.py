@@ -1,0 +1,86 @@
+"""Autoscaling for one production variant: target tracking plus scheduled capacity.
+
+A new SageMaker instance takes roughly 5-7 minutes to serve traffic, so target tracking
+alone lags a predictable peak; scheduled actions raise the floor ahead of time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_applicationautoscaling as appscaling
+from constructs import Construct
+
+from mlops_constructs.endpoint import ModelEndpoint
+from mlops_constructs.naming import SCHEDULED_ACTION_NAME_RULE, is_scheduled_action_name
+from mlops_constructs.schedule import validate_cron
+
+
+@dataclass(frozen=True)
+class ScheduledScaling:
+    """Set min and/or max capacity on a cron schedule (six AAS cron fields, in `timezone`)."""
+
+    name: str
+    cron: str
+    min_capacity: int | None = None
+    max_capacity: int | None = None
+    timezone: str = "UTC"
+
+
+class VariantAutoscaling(Construct):
+    """Scalable target, invocations-per-instance target tracking and scheduled actions."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        endpoint: ModelEndpoint,
+        variant_name: str,
+        min_capacity: int,
+        max_capacity: int,
+        target_invocations_per_instance: float,
+        scale_in_cooldown: cdk.Duration = cdk.Duration.seconds(300),
+        scale_out_cooldown: cdk.Duration = cdk.Duration.seconds(60),
+        scheduled: Sequence[ScheduledScaling] = (),
+    ) -> None:
+        super().__init__(scope, id)
+        owner = f"VariantAutoscaling({id})"
+        if not 1 <= min_capacity <= max_capacity:
+            raise ValueError(f"{owner}: need 1 <= min_capacity ({min_capacity}) <= max_capacity ({max_capacity})")
+        if target_invocations_per_instance <= 0:
+            raise ValueError(f"{owner}: target_invocations_per_instance must be above 0")
+        names = [s.name for s in scheduled]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{owner}: scheduled action names must be unique ({', '.join(names)})")
+
+        self.target = appscaling.ScalableTarget(
+            self,
+            "Target",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=endpoint.variant_resource_id(variant_name),
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=min_capacity,
+            max_capacity=max_capacity,
+        )
+        self.target.scale_to_track_metric(
+            "InvocationsPerInstance",
+            target_value=target_invocations_per_instance,
+            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+            scale_in_cooldown=scale_in_cooldown,
+            scale_out_cooldown=scale_out_cooldown,
+        )
+        for action in scheduled:
+            if not is_scheduled_action_name(action.name):
+                raise ValueError(f"{owner}: scheduled name '{action.name}' is invalid: {SCHEDULED_ACTION_NAME_RULE}")
+            if action.min_capacity is None and action.max_capacity is None:
+                raise ValueError(f"{owner}: scheduled '{action.name}' sets neither min_capacity nor max_capacity")
+            self.target.scale_on_schedule(
+                action.name,
+                schedule=appscaling.Schedule.expression(f"cron({validate_cron(action.cron)})"),
+                min_capacity=action.min_capacity,
+                max_capacity=action.max_capacity,
+                time_zone=None if action.timezone == "UTC" else cdk.TimeZone.of(action.timezone),
+            )

@@ -1,0 +1,30 @@
+"""Fail synth, with a message that says what to do, before CloudFormation's limits do at deploy."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import jsii
+from constructs import IValidation
+
+CLOUDFORMATION_MAX_RESOURCES = 500
+
+
+@jsii.implements(IValidation)
+class _ResourceBudget:
+    def __init__(self, stack: cdk.Stack, limit: int) -> None:
+        self._stack = stack
+        self._limit = limit
+
+    def validate(self) -> list[str]:
+        count = sum(1 for node in self._stack.node.find_all() if cdk.CfnResource.is_cfn_resource(node))
+        if count <= self._limit:
+            return []
+        return [
+            f"stack {self._stack.stack_name} has {count} resources; CloudFormation allows {self._limit} per stack. "
+            "Split it: give the extra endpoints or variants their own config entries (each endpoint is its own stack)."
+        ]
+
+
+def enforce_resource_limit(stack: cdk.Stack, limit: int = CLOUDFORMATION_MAX_RESOURCES) -> None:
+    """Make synth fail if `stack` would exceed `limit` CloudFormation resources."""
+    stack.node.add_validation(_ResourceBudget(stack, limit))

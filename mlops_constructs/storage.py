@@ -1,0 +1,160 @@
+"""Encrypted storage for the ML platform: one customer key and the buckets it protects.
+
+Every bucket here is SSE-KMS with the customer-managed key (bucket keys on, so KMS is
+called per bucket-key period rather than per object), TLS 1.2+ only, public access
+blocked, ACLs disabled, versioned, and logs its access to the log bucket. The log
+bucket is SSE-KMS too: S3's logging service principal is granted use of the key
+(aws:SourceAccount-scoped) by CDK, which is what makes a KMS-encrypted log target work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from mlops_constructs.nag import NagAck, acknowledge
+
+
+@dataclass(frozen=True)
+class CaptureLifecycle:
+    """How long captured inference data lives: infrequent access after N days, expiry after M."""
+
+    infrequent_access_after_days: int = 30
+    expire_after_days: int = 90
+
+    def __post_init__(self) -> None:
+        if self.infrequent_access_after_days < 30:
+            raise ValueError("CaptureLifecycle.infrequent_access_after_days: S3 requires at least 30")
+        if self.expire_after_days <= self.infrequent_access_after_days:
+            raise ValueError("CaptureLifecycle.expire_after_days must be greater than infrequent_access_after_days")
+
+
+def _removal(policy: cdk.RemovalPolicy) -> cdk.RemovalPolicy:
+    # Buckets are only ever retained or destroyed; SNAPSHOT means nothing for them.
+    return cdk.RemovalPolicy.DESTROY if policy == cdk.RemovalPolicy.DESTROY else cdk.RemovalPolicy.RETAIN
+
+
+class SecureBucket(Construct):
+    """An S3 bucket with the platform's security defaults; exposes the L2 as `bucket`.
+
+    Destroy removes the bucket only when it is empty: emptying it would need a Lambda
+    custom resource in every stack, which we leave to the operator on purpose.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        encryption_key: kms.IKey,
+        access_logs_bucket: s3.IBucket | None,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+        noncurrent_version_expiration: cdk.Duration = cdk.Duration.days(30),
+        lifecycle_rules: list[s3.LifecycleRule] | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        rules = [
+            s3.LifecycleRule(
+                id="tidy-versions-and-uploads",
+                noncurrent_version_expiration=noncurrent_version_expiration,
+                abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
+            ),
+            *(lifecycle_rules or []),
+        ]
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=encryption_key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            server_access_logs_bucket=access_logs_bucket,
+            server_access_logs_prefix=f"{id.lower()}/" if access_logs_bucket else None,
+            lifecycle_rules=rules,
+            removal_policy=_removal(removal_policy),
+        )
+        if access_logs_bucket is None:
+            acknowledge(
+                self.bucket,
+                NagAck("AwsSolutions-S1", "This is the access-log bucket itself; logging it into itself would log its own log writes forever."),
+            )
+
+
+class MlStorage(Construct):
+    """The customer-managed key and the platform's buckets.
+
+    Buckets: `data` (training and labelling data), `artifacts` (model.tar.gz files),
+    `capture` (endpoint data capture, with a lifecycle), `monitoring` (Model Monitor
+    output), and `access_logs` (server access logs of the others).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+        capture_lifecycle: CaptureLifecycle | None = None,
+        noncurrent_version_expiration: cdk.Duration = cdk.Duration.days(30),
+        access_log_retention: cdk.Duration = cdk.Duration.days(365),
+    ) -> None:
+        super().__init__(scope, id)
+        lifecycle = capture_lifecycle or CaptureLifecycle()
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description="Encrypts ML data, model artifacts, captured inference data and monitoring output",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+            pending_window=cdk.Duration.days(7 if removal_policy == cdk.RemovalPolicy.DESTROY else 30),
+        )
+
+        def bucket(name: str, logs: s3.IBucket | None, rules: list[s3.LifecycleRule] | None = None) -> s3.Bucket:
+            return SecureBucket(
+                self,
+                name,
+                encryption_key=self.key,
+                access_logs_bucket=logs,
+                removal_policy=removal_policy,
+                noncurrent_version_expiration=noncurrent_version_expiration,
+                lifecycle_rules=rules,
+            ).bucket
+
+        self.access_logs = bucket(
+            "AccessLogs", None, [s3.LifecycleRule(id="expire-access-logs", expiration=access_log_retention)]
+        )
+        self.data = bucket("Data", self.access_logs)
+        self.artifacts = bucket("Artifacts", self.access_logs)
+        self.capture = bucket(
+            "Capture",
+            self.access_logs,
+            [
+                s3.LifecycleRule(
+                    id="age-out-captured-data",
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                            transition_after=cdk.Duration.days(lifecycle.infrequent_access_after_days),
+                        )
+                    ],
+                    expiration=cdk.Duration.days(lifecycle.expire_after_days),
+                )
+            ],
+        )
+        self.monitoring = bucket("Monitoring", self.access_logs)
+
+    def grant_capture_write(self, grantee: iam.IGrantable, prefix: str) -> None:
+        """Let `grantee` write captured data under `prefix/` (and encrypt it with the key)."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.capture.arn_for_objects(f"{prefix}/*")])
+        )
+        self.key.grant(grantee, "kms:GenerateDataKey", "kms:Decrypt")

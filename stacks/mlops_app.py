@@ -1,0 +1,82 @@
+"""Build the whole app for one environment: foundation, one stack per endpoint, the gates.
+
+Every synth runs cdk-nag's AwsSolutions pack as a policy-validation plugin (findings
+abort synth and land in cdk.out/validation-report.json) and checks each stack against
+CloudFormation's resource limit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from config.loader import REPO_ROOT, load_config
+from config.schema import MlopsConfig
+from mlops_constructs.limits import enforce_resource_limit
+from stacks.endpoint import EndpointStack
+from stacks.foundation import FoundationStack
+
+DEFAULT_ENV = "dev"
+
+
+@dataclass(frozen=True)
+class MlopsStacks:
+    app: cdk.App
+    env_name: str
+    foundation: FoundationStack
+    endpoints: dict[str, EndpointStack]
+
+    @property
+    def all(self) -> list[cdk.Stack]:
+        return [self.foundation, *self.endpoints.values()]
+
+
+def stack_name(env_name: str, part: str) -> str:
+    return f"mlops-{env_name}-{part}"
+
+
+def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path = REPO_ROOT) -> MlopsStacks:
+    """Add the environment's stacks and gates to `app`."""
+    env = cdk.Environment(account=config.account, region=config.region)
+    foundation = FoundationStack(app, stack_name(env_name, "foundation"), config=config, env=env)
+    endpoints = {
+        e.name: EndpointStack(
+            app,
+            stack_name(env_name, e.name),
+            config=config,
+            endpoint=e,
+            foundation=foundation,
+            repo_root=repo_root,
+            env=env,
+        )
+        for e in config.endpoints
+    }
+    stacks = MlopsStacks(app=app, env_name=env_name, foundation=foundation, endpoints=endpoints)
+    tags = {**config.tags, "mlops:environment": env_name}
+    for key, value in tags.items():
+        cdk.Tags.of(app).add(key, value)
+    for stack in stacks.all:
+        enforce_resource_limit(stack)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stacks
+
+
+@cache
+def cdk_json_context() -> dict[str, Any]:
+    """Feature flags and settings from cdk.json, so an app built in-process (tests,
+    benchmarks) synthesises exactly as under `npx cdk synth`."""
+    context: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+def create_app(env_name: str | None = None, *, outdir: str | None = None, config: MlopsConfig | None = None) -> MlopsStacks:
+    """A new App for `env_name` (default: the `env` context, else dev)."""
+    app = cdk.App(context=dict(cdk_json_context()), outdir=outdir)
+    name = env_name or app.node.try_get_context("env") or DEFAULT_ENV
+    return build(app, config or load_config(name), name)
