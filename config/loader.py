@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from config.schema import CrossFieldErrors, MlopsConfig
+from config.schema import CrossFieldError, MlopsConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent
 REPO_ROOT = CONFIG_DIR.parent
@@ -51,7 +51,7 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key '{key}' (first on line {seen[key] + 1})", key_node.start_mark
@@ -105,7 +105,7 @@ def _issues(error: ValidationError, node: yaml.Node | None) -> list[ConfigIssue]
     for item in error.errors():
         loc: Loc = tuple(item["loc"])
         cause = (item.get("ctx") or {}).get("error")
-        if isinstance(cause, CrossFieldErrors):
+        if isinstance(cause, CrossFieldError):
             for relative, message in cause.issues:
                 full = loc + relative
                 issues.append(ConfigIssue(format_loc(full), message, _line(node, full)))

@@ -2,7 +2,7 @@
 
 Every model forbids unknown keys (a typo must never be silently ignored) and is frozen
 (settings are facts, not state). Field-level rules live on the fields; rules that
-relate several fields raise `CrossFieldErrors`, which carries each problem's key path
+relate several fields raise `CrossFieldError`, which carries each problem's key path
 relative to the model, so the loader can report `endpoints[0].variants[1].weight`
 rather than the enclosing object. Rules taken from the AWS API references say so.
 """
@@ -37,7 +37,7 @@ _TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
-class CrossFieldErrors(ValueError):
+class CrossFieldError(ValueError):
     """Problems that involve several fields, each with a key path relative to the model."""
 
     def __init__(self, issues: list[tuple[tuple[str | int, ...], str]]) -> None:
@@ -47,7 +47,7 @@ class CrossFieldErrors(ValueError):
 
 def _raise_if(issues: list[tuple[tuple[str | int, ...], str]]) -> None:
     if issues:
-        raise CrossFieldErrors(issues)
+        raise CrossFieldError(issues)
 
 
 class _Model(BaseModel):
@@ -105,7 +105,7 @@ class Storage(_Model):
     def _transition_before_expiry(self) -> Storage:
         if self.capture_retention_days <= self.capture_infrequent_access_after_days:
             # S3 rejects a lifecycle rule whose expiration is not after its transitions.
-            raise CrossFieldErrors(
+            raise CrossFieldError(
                 [
                     (
                         ("capture_retention_days",),
@@ -169,9 +169,11 @@ class ScheduledCapacity(_Model):
     @model_validator(mode="after")
     def _capacities(self) -> ScheduledCapacity:
         if self.min_capacity is None and self.max_capacity is None:
-            raise CrossFieldErrors([((), "set min_capacity, max_capacity or both; a scheduled action without either changes nothing")])
+            raise CrossFieldError(
+                [((), "set min_capacity, max_capacity or both; a scheduled action without either changes nothing")]
+            )
         if self.min_capacity is not None and self.max_capacity is not None and self.min_capacity > self.max_capacity:
-            raise CrossFieldErrors([(("min_capacity",), f"{self.min_capacity} is greater than max_capacity {self.max_capacity}")])
+            raise CrossFieldError([(("min_capacity",), f"{self.min_capacity} is greater than max_capacity {self.max_capacity}")])
         return self
 
 
@@ -192,7 +194,10 @@ class Autoscaling(_Model):
             issues.append((("min_capacity",), f"{self.min_capacity} is greater than max_capacity {self.max_capacity}"))
         for index, repeat_of in _duplicates_ignoring_case([s.name for s in self.scheduled]).items():
             issues.append(
-                (("scheduled", index, "name"), f"'{self.scheduled[index].name}' repeats '{repeat_of}'; scheduled action names must be unique per variant")
+                (
+                    ("scheduled", index, "name"),
+                    f"'{self.scheduled[index].name}' repeats '{repeat_of}'; scheduled action names must be unique per variant",
+                )
             )
         for index, action in enumerate(self.scheduled):
             ceiling = action.max_capacity if action.max_capacity is not None else self.max_capacity
@@ -259,7 +264,9 @@ class Variant(_Model):
             raise ValueError(f"{len(value)} variables; SageMaker accepts at most 100")
         bad = [key for key in value if not _ENV_KEY.match(key)]
         if bad:
-            raise ValueError(f"not valid environment variable names: {', '.join(bad)} (letters, digits, _; not starting with a digit)")
+            raise ValueError(
+                f"not valid environment variable names: {', '.join(bad)} (letters, digits, _; not starting with a digit)"
+            )
         long = [key for key, item in value.items() if len(item) > 1024]
         if long:
             raise ValueError(f"values longer than 1024 characters: {', '.join(long)}")
@@ -269,7 +276,7 @@ class Variant(_Model):
     def _initial_within_autoscaling(self) -> Variant:
         scaling = self.autoscaling
         if scaling and not scaling.min_capacity <= self.initial_instance_count <= scaling.max_capacity:
-            raise CrossFieldErrors(
+            raise CrossFieldError(
                 [
                     (
                         ("initial_instance_count",),
@@ -281,12 +288,16 @@ class Variant(_Model):
         return self
 
 
+CaptureMode = Literal["Input", "Output"]
+_ALL_CAPTURE_MODES: tuple[CaptureMode, ...] = ("Input", "Output")
+
+
 class DataCaptureSettings(_Model):
     """Capture of requests and responses to the capture bucket (input to Model Monitor)."""
 
     enabled: bool = True
     sampling_percent: int = Field(default=20, ge=0, le=100)
-    modes: list[Literal["Input", "Output"]] = Field(default_factory=lambda: ["Input", "Output"], min_length=1)
+    modes: list[CaptureMode] = Field(default_factory=lambda: list(_ALL_CAPTURE_MODES), min_length=1)
 
 
 class AlarmSettings(_Model):
@@ -300,8 +311,13 @@ class AlarmSettings(_Model):
     @model_validator(mode="after")
     def _datapoints(self) -> AlarmSettings:
         if self.datapoints_to_alarm > self.evaluation_minutes:
-            raise CrossFieldErrors(
-                [(("datapoints_to_alarm",), f"{self.datapoints_to_alarm} is more than evaluation_minutes {self.evaluation_minutes}")]
+            raise CrossFieldError(
+                [
+                    (
+                        ("datapoints_to_alarm",),
+                        f"{self.datapoints_to_alarm} is more than evaluation_minutes {self.evaluation_minutes}",
+                    )
+                ]
             )
         return self
 
@@ -351,7 +367,7 @@ class MlopsConfig(_Model):
     @classmethod
     def _account_is_text(cls, value: Any) -> Any:
         if isinstance(value, int):
-            raise ValueError("quote the account id (\"111111111111\"): YAML reads it as a number and drops leading zeros")
+            raise ValueError('quote the account id ("111111111111"): YAML reads it as a number and drops leading zeros')
         return value
 
     @field_validator("tags")
@@ -420,4 +436,3 @@ def _image_problem(image: str, images: dict[str, Image], root: Path | None) -> s
         keys = f"images keys: {', '.join(sorted(images)) or 'none'}; "
         return f"'{image}' is neither an images key nor a folder under containers/ ({keys}{_folders_hint(root)})"
     return None
-

@@ -118,8 +118,12 @@ class EndpointAlarms(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
         action = cw_actions.SnsAction(topic)
-        self.error_rate = self._composite("ErrorRate", f"{name}: a variant's 5xx rate is above threshold", self.error_rate_alarms, action)
-        self.latency = self._composite("LatencyP99", f"{name}: a variant's p99 model latency is above threshold", self.latency_alarms, action)
+        self.error_rate = self._composite(
+            "ErrorRate", f"{name}: a variant's 5xx rate is above threshold", self.error_rate_alarms, action
+        )
+        self.latency = self._composite(
+            "LatencyP99", f"{name}: a variant's p99 model latency is above threshold", self.latency_alarms, action
+        )
 
     def _composite(
         self, id: str, description: str, alarms: dict[str, cloudwatch.Alarm], action: cloudwatch.IAlarmAction

@@ -119,8 +119,11 @@ class ModelEndpoint(Construct):
                 ),
             )
             # SageMaker checks the role's access when it creates the model and starts
-            # instances: the policy must exist first, or the deploy races it.
-            model.node.add_dependency(role)
+            # instances: the role's policy must exist first, or the deploy races it.
+            # (The role itself is already ordered by the GetAtt on its ARN.)
+            policy = role.node.try_find_child("DefaultPolicy")
+            if policy is not None:
+                model.node.add_dependency(policy)
             self.models[spec.name] = model
 
         capture_config = None
@@ -146,7 +149,8 @@ class ModelEndpoint(Construct):
             acknowledge_resource(
                 role,
                 capture_objects,
-                "SageMaker names capture objects by date and hour at run time; writes are limited to this endpoint's capture prefix.",
+                "SageMaker names capture objects by date and hour at run time; "
+                "writes are limited to this endpoint's capture prefix.",
             )
 
         # CreateEndpointConfig rejects KmsKeyId when any variant's instance type has local
@@ -210,7 +214,11 @@ class ModelEndpoint(Construct):
                 raise ValueError(f"{owner}: {where}.instance_type {error}") from None
         _check(owner, any(v.weight > 0 for v in variants), "variants: at least one weight must be above 0")
         if capture is not None:
-            _check(owner, 0 <= capture.sampling_percent <= 100, f"data_capture.sampling_percent {capture.sampling_percent} is outside 0-100")
+            _check(
+                owner,
+                0 <= capture.sampling_percent <= 100,
+                f"data_capture.sampling_percent {capture.sampling_percent} is outside 0-100",
+            )
             _check(owner, capture.capture_input or capture.capture_output, "data_capture: capture input, output or both")
 
     @property
@@ -224,9 +232,13 @@ class ModelEndpoint(Construct):
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow `grantee` to call InvokeEndpoint on this endpoint only."""
-        return iam.Grant.add_to_principal(grantee=grantee, actions=["sagemaker:InvokeEndpoint"], resource_arns=[self.endpoint_arn])
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["sagemaker:InvokeEndpoint"], resource_arns=[self.endpoint_arn]
+        )
 
-    def metric(self, metric_name: str, variant_name: str, *, statistic: str = "Sum", period: cdk.Duration | None = None) -> cloudwatch.Metric:
+    def metric(
+        self, metric_name: str, variant_name: str, *, statistic: str = "Sum", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
         """A per-variant metric in the AWS/SageMaker namespace."""
         self._require_variant(variant_name)
         return cloudwatch.Metric(
@@ -240,7 +252,9 @@ class ModelEndpoint(Construct):
     def metric_invocations(self, variant_name: str, **kwargs: object) -> cloudwatch.Metric:
         return self.metric("Invocations", variant_name, **kwargs)  # type: ignore[arg-type]
 
-    def metric_model_latency(self, variant_name: str, *, statistic: str = "p99", period: cdk.Duration | None = None) -> cloudwatch.Metric:
+    def metric_model_latency(
+        self, variant_name: str, *, statistic: str = "p99", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
         """ModelLatency, in microseconds as SageMaker reports it."""
         return self.metric("ModelLatency", variant_name, statistic=statistic, period=period)
 
@@ -252,5 +266,6 @@ class ModelEndpoint(Construct):
 
     def _require_variant(self, variant_name: str) -> None:
         if variant_name not in self.variant_names:
-            raise ValueError(f"endpoint '{self.endpoint_name}' has no variant '{variant_name}' (variants: {', '.join(self.variant_names)})")
-
+            raise ValueError(
+                f"endpoint '{self.endpoint_name}' has no variant '{variant_name}' (variants: {', '.join(self.variant_names)})"
+            )

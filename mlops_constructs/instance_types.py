@@ -79,15 +79,12 @@ def parse_instance_type(name: str) -> InstanceType:
     """
     match = INSTANCE_TYPE_PATTERN.match(name)
     if not match:
-        raise InstanceTypeError(
-            f"'{name}' is not of the form ml.<family>.<size> (for example ml.c6i.xlarge)"
-        )
+        raise InstanceTypeError(f"'{name}' is not of the form ml.<family>.<size> (for example ml.c6i.xlarge)")
     if name not in HOSTING_INSTANCE_TYPES:
         close = difflib.get_close_matches(name, sorted(HOSTING_INSTANCE_TYPES), n=3, cutoff=0.8)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         families = sorted({t.split(".")[1] for t in HOSTING_INSTANCE_TYPES})
         raise InstanceTypeError(
-            f"'{name}' is not a SageMaker real-time hosting instance type{hint} "
-            f"(families offered: {', '.join(families)})"
+            f"'{name}' is not a SageMaker real-time hosting instance type{hint} (families offered: {', '.join(families)})"
         )
     return InstanceType(name=name, family=match["family"], size=match["size"])

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_MONTHS = {m: i for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), 1)}
-_DAYS = {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split(), 1)}
+_MONTHS = {m: i for i, m in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], 1)}
+_DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], 1)}
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,6 @@ def validate_cron(expression: str) -> str:
     day_of_month, day_of_week = fields[2], fields[4]
     if (day_of_month == "?") == (day_of_week == "?"):
         raise CronError(
-            f"'{expression}': exactly one of day-of-month ('{day_of_month}') and "
-            f"day-of-week ('{day_of_week}') must be '?'"
+            f"'{expression}': exactly one of day-of-month ('{day_of_month}') and day-of-week ('{day_of_week}') must be '?'"
         )
     return " ".join(fields)

@@ -85,7 +85,10 @@ class SecureBucket(Construct):
         if access_logs_bucket is None:
             acknowledge(
                 self.bucket,
-                NagAck("AwsSolutions-S1", "This is the access-log bucket itself; logging it into itself would log its own log writes forever."),
+                NagAck(
+                    "AwsSolutions-S1",
+                    "This is the access-log bucket itself; logging it into itself would log its own log writes forever.",
+                ),
             )
 
 

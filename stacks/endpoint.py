@@ -35,7 +35,10 @@ class EndpointStack(cdk.Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(
-            scope, id, description=f"SageMaker endpoint {endpoint.name} with its variants, autoscaling and alarms", **kwargs  # type: ignore[arg-type]
+            scope,
+            id,
+            description=f"SageMaker endpoint {endpoint.name} with its variants, autoscaling and alarms",
+            **kwargs,  # type: ignore[arg-type]
         )
         self._config = config
         self._root = repo_root

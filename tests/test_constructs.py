@@ -1,0 +1,273 @@
+"""The construct library used directly (without our YAML): props validated at construct time,
+and the promises that config-driven stacks do not exercise."""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Match, Template
+
+from config.loader import REPO_ROOT
+from mlops_constructs.alarms import EndpointAlarms
+from mlops_constructs.artifacts import ModelArtifact
+from mlops_constructs.autoscaling import ScheduledScaling, VariantAutoscaling
+from mlops_constructs.endpoint import DataCapture, ModelEndpoint, VariantSpec
+from mlops_constructs.images import ContainerImage
+from mlops_constructs.limits import enforce_resource_limit
+from mlops_constructs.nag import NagAck
+from mlops_constructs.storage import CaptureLifecycle
+
+ECR = "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference:2.5-cpu-py311"
+ENV = cdk.Environment(account="123456789012", region="eu-west-1")
+
+
+def _stack() -> cdk.Stack:
+    return cdk.Stack(cdk.App(), "Test", env=ENV)
+
+
+def _variant(**overrides: Any) -> VariantSpec:
+    values: dict[str, Any] = {
+        "name": "champion",
+        "model": ModelArtifact.from_s3_uri("s3://models/caller-risk/model.tar.gz"),
+        "image": ContainerImage.from_ecr_uri(ECR),
+        "instance_type": "ml.c6i.large",
+    }
+    values.update(overrides)
+    return VariantSpec(**values)
+
+
+def _endpoint(stack: cdk.Stack, variants: list[VariantSpec] | None = None, **kwargs: Any) -> ModelEndpoint:
+    return ModelEndpoint(
+        stack, "Ep", endpoint_name=kwargs.pop("endpoint_name", "caller-risk"), variants=variants or [_variant()], **kwargs
+    )
+
+
+def _statements(template: Template) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def test_grant_invoke_allows_invoke_on_this_endpoint_only() -> None:
+    stack = _stack()
+    endpoint = _endpoint(stack)
+    caller = iam.Role(stack, "Api", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    endpoint.grant_invoke(caller)
+    template = Template.from_stack(stack)
+    endpoint_id = stack.get_logical_id(endpoint.endpoint)
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": stack.get_logical_id(caller.node.default_child)}],  # type: ignore[arg-type]
+            "PolicyDocument": {
+                "Statement": [{"Action": "sagemaker:InvokeEndpoint", "Effect": "Allow", "Resource": {"Ref": endpoint_id}}]
+            },
+        },
+    )
+
+
+def test_external_image_pull_scoped_to_its_repository() -> None:
+    stack = _stack()
+    _endpoint(stack)
+    pulls = [s for s in _statements(Template.from_stack(stack)) if "ecr:BatchGetImage" in s["Action"]]
+    assert pulls[0]["Resource"] == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":ecr:eu-west-1:763104351884:repository/pytorch-inference"]]
+    }
+
+
+def test_external_model_read_scoped_to_its_object() -> None:
+    stack = _stack()
+    _endpoint(stack)
+    (read,) = [s for s in _statements(Template.from_stack(stack)) if s["Action"] == "s3:GetObject"]
+    assert read["Resource"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::models/caller-risk/model.tar.gz"]]}
+
+
+def test_local_model_archive_becomes_an_asset_read_by_exact_key(tmp_path: Path) -> None:
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(__file__, arcname="model.py")
+    stack = _stack()
+    _endpoint(stack, [_variant(model=ModelArtifact.from_asset(stack, "Local", str(archive)))])
+    template = Template.from_stack(stack)
+    (model,) = template.find_resources("AWS::SageMaker::Model").values()
+    url = model["Properties"]["PrimaryContainer"]["ModelDataUrl"]
+    assert url.startswith("s3://cdk-hnb659fds-assets-123456789012-eu-west-1/")
+    (read,) = [s for s in _statements(template) if s["Action"] == "s3:GetObject"]
+    object_key = url.removeprefix("s3://cdk-hnb659fds-assets-123456789012-eu-west-1/")
+    assert read["Resource"]["Fn::Join"][1][-1] == f":s3:::cdk-hnb659fds-assets-123456789012-eu-west-1/{object_key}"
+
+
+def test_graviton_variant_builds_an_arm64_image() -> None:
+    stack = _stack()
+    image = ContainerImage.from_folder(stack, "Img", directory=REPO_ROOT / "containers" / "inference", architecture="arm64")
+    _endpoint(stack, [_variant(image=image, instance_type="ml.c7g.large")])
+    assembly = cdk.App.of(stack).synth()  # type: ignore[union-attr]
+    manifest = Path(assembly.directory, "Test.assets.json").read_text()
+    assert '"platform": "linux/arm64"' in manifest
+
+
+def test_data_capture_can_capture_input_only() -> None:
+    stack = _stack()
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    bucket = s3.Bucket(stack, "Bucket")
+    _endpoint(stack, data_capture=DataCapture(bucket=bucket, encryption_key=key, capture_output=False, sampling_percent=5))
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {"DataCaptureConfig": Match.object_like({"InitialSamplingPercentage": 5, "CaptureOptions": [{"CaptureMode": "Input"}]})},
+    )
+
+
+def test_mixed_local_storage_variants_drop_the_volume_key() -> None:
+    stack = _stack()
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    endpoint = _endpoint(stack, [_variant(), _variant(name="gpu", instance_type="ml.g5.xlarge")], volume_encryption_key=key)
+    assert endpoint.local_storage_variants == ["gpu"]
+    (config,) = Template.from_stack(stack).find_resources("AWS::SageMaker::EndpointConfig").values()
+    assert "KmsKeyId" not in config["Properties"]
+
+
+def test_autoscaling_resource_id_names_the_variant() -> None:
+    stack = _stack()
+    endpoint = _endpoint(stack)
+    VariantAutoscaling(
+        stack,
+        "Scale",
+        endpoint=endpoint,
+        variant_name="champion",
+        min_capacity=1,
+        max_capacity=3,
+        target_invocations_per_instance=100,
+        scheduled=[ScheduledScaling(name="peak", cron="cron(0 7 ? * MON-FRI *)", max_capacity=5)],
+    )
+    (target,) = Template.from_stack(stack).find_resources("AWS::ApplicationAutoScaling::ScalableTarget").values()
+    assert target["Properties"]["ResourceId"]["Fn::Join"][1][-1] == "/variant/champion"
+    assert target["Properties"]["ScheduledActions"] == [
+        {"ScalableTargetAction": {"MaxCapacity": 5}, "Schedule": "cron(0 7 ? * MON-FRI *)", "ScheduledActionName": "peak"}
+    ]
+
+
+# --- construct-time validation: each names the construct and the prop ------------------------
+
+Builder = Callable[[cdk.Stack], object]
+
+INVALID: list[tuple[str, Builder, str]] = [
+    (
+        "endpoint name",
+        lambda s: _endpoint(s, endpoint_name="bad_name"),
+        r"ModelEndpoint\(Ep\): endpoint_name 'bad_name' is invalid",
+    ),
+    (
+        "no variants",
+        lambda s: ModelEndpoint(s, "Ep", endpoint_name="x", variants=[]),
+        r"variants: 0 given; an endpoint takes 1-10",
+    ),
+    ("eleven variants", lambda s: _endpoint(s, [_variant(name=f"v{i}") for i in range(11)]), r"variants: 11 given"),
+    (
+        "duplicate variants",
+        lambda s: _endpoint(s, [_variant(), _variant(name="CHAMPION")]),
+        r"variants\[1\]\.name 'CHAMPION' repeats",
+    ),
+    ("negative weight", lambda s: _endpoint(s, [_variant(weight=-1)]), r"variants\[0\]\.weight -1 is negative"),
+    ("all zero weights", lambda s: _endpoint(s, [_variant(weight=0)]), r"at least one weight must be above 0"),
+    (
+        "zero instances",
+        lambda s: _endpoint(s, [_variant(initial_instance_count=0)]),
+        r"initial_instance_count must be at least 1",
+    ),
+    (
+        "instance type",
+        lambda s: _endpoint(s, [_variant(instance_type="ml.c6i.huge")]),
+        r"variants\[0\]\.instance_type 'ml.c6i.huge' is not",
+    ),
+    (
+        "sampling",
+        lambda s: _endpoint(
+            s, data_capture=DataCapture(bucket=s3.Bucket(s, "B"), encryption_key=kms.Key(s, "K"), sampling_percent=101)
+        ),
+        r"sampling_percent 101 is outside 0-100",
+    ),
+    (
+        "autoscaling range",
+        lambda s: VariantAutoscaling(
+            s,
+            "A",
+            endpoint=_endpoint(s),
+            variant_name="champion",
+            min_capacity=3,
+            max_capacity=2,
+            target_invocations_per_instance=1,
+        ),
+        r"VariantAutoscaling\(A\): need 1 <= min_capacity \(3\) <= max_capacity \(2\)",
+    ),
+    (
+        "autoscaling unknown variant",
+        lambda s: VariantAutoscaling(
+            s, "A", endpoint=_endpoint(s), variant_name="blue", min_capacity=1, max_capacity=2, target_invocations_per_instance=1
+        ),
+        r"has no variant 'blue'",
+    ),
+    (
+        "bad cron",
+        lambda s: VariantAutoscaling(
+            s,
+            "A",
+            endpoint=_endpoint(s),
+            variant_name="champion",
+            min_capacity=1,
+            max_capacity=2,
+            target_invocations_per_instance=1,
+            scheduled=[ScheduledScaling(name="p", cron="0 7 * * * *", min_capacity=2)],
+        ),
+        r"exactly one of day-of-month",
+    ),
+    (
+        "alarm datapoints",
+        lambda s: EndpointAlarms(
+            s, "Al", endpoint=_endpoint(s), topic=cdk.aws_sns.Topic(s, "T"), evaluation_periods=2, datapoints_to_alarm=3
+        ),
+        r"EndpointAlarms\(Al\): need 1 <= datapoints_to_alarm <= evaluation_periods",
+    ),
+    (
+        "missing Dockerfile",
+        lambda s: ContainerImage.from_folder(s, "I", directory=REPO_ROOT / "containers"),
+        r"Dockerfile does not exist",
+    ),
+    ("non-ECR image", lambda s: ContainerImage.from_ecr_uri("docker.io/library/python:3.11"), r"not an ECR image URI"),
+    ("model not tar.gz", lambda s: ModelArtifact.from_asset(s, "M", "model.pt"), r"must be a .tar.gz archive"),
+    ("absolute bucket key", lambda s: ModelArtifact.from_bucket(s3.Bucket(s, "B"), "/abs"), r"must be a relative object key"),
+    (
+        "capture lifecycle",
+        lambda s: CaptureLifecycle(infrequent_access_after_days=30, expire_after_days=30),
+        r"expire_after_days must be greater",
+    ),
+]
+
+
+@pytest.mark.parametrize(("builder", "message"), [(b, m) for _, b, m in INVALID], ids=[n for n, _, _ in INVALID])
+def test_invalid_props_raise_naming_the_prop(builder: Builder, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        builder(_stack())
+
+
+def test_nag_acknowledgements_need_a_specific_reason() -> None:
+    with pytest.raises(ValueError, match="give a specific reason"):
+        NagAck("AwsSolutions-IAM5[Resource::*]", "needed")
+
+
+def test_resource_limit_fails_synth_with_advice() -> None:
+    app = cdk.App()
+    stack = cdk.Stack(app, "Big", env=ENV)
+    for index in range(12):
+        cdk.CfnResource(stack, f"R{index}", type="AWS::SNS::Topic")
+    enforce_resource_limit(stack, limit=10)
+    with pytest.raises(RuntimeError, match=r"stack Big has 12 resources; CloudFormation allows 10 per stack\. Split it"):
+        app.synth()

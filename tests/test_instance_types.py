@@ -1,0 +1,42 @@
+"""Instance-type facts: the generated list matches botocore; family facts drive templates."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops_constructs._hosting_instance_types import HOSTING_INSTANCE_TYPES
+from mlops_constructs.instance_types import InstanceTypeError, parse_instance_type
+from scripts.gen_instance_types import hosting_instance_types
+
+
+def test_generated_list_matches_pinned_botocore() -> None:
+    assert sorted(HOSTING_INSTANCE_TYPES) == hosting_instance_types(), "run `make instance-types`"
+
+
+@pytest.mark.parametrize(
+    ("name", "local", "gpu", "arch"),
+    [
+        ("ml.c6i.xlarge", False, False, "amd64"),
+        ("ml.m5d.large", True, False, "amd64"),
+        ("ml.g5.xlarge", True, True, "amd64"),
+        ("ml.g4dn.xlarge", True, True, "amd64"),
+        ("ml.p4d.24xlarge", True, True, "amd64"),
+        ("ml.c7g.large", False, False, "arm64"),
+        ("ml.r6gd.large", True, False, "arm64"),
+        ("ml.inf2.xlarge", False, False, "amd64"),
+    ],
+)
+def test_family_facts(name: str, local: bool, gpu: bool, arch: str) -> None:
+    instance = parse_instance_type(name)
+    assert (instance.has_local_storage, instance.has_nvidia_gpu, instance.architecture) == (local, gpu, arch)
+
+
+def test_every_fact_family_is_offered_for_hosting() -> None:
+    families = {t.split(".")[1] for t in HOSTING_INSTANCE_TYPES}
+    for family in ("c6i", "g5", "g6", "c7g", "p4d", "m5d"):
+        assert family in families
+
+
+def test_unknown_instance_type() -> None:
+    with pytest.raises(InstanceTypeError, match="not a SageMaker real-time hosting instance type"):
+        parse_instance_type("ml.c6i.giant")

@@ -1,0 +1,35 @@
+"""One snapshot per stack per shipped config; asset hashes normalised.
+
+When one changes, read the diff (tests/__snapshots__/test_snapshots/*.json) and say why
+in the commit message. Update with `.venv/bin/pytest tests/test_snapshots.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from config.loader import load_config
+from tests.conftest import SHIPPED_ENVS, Synthesized, normalise
+
+
+def _stacks_per_env() -> list[tuple[str, str]]:
+    cases = []
+    for env in SHIPPED_ENVS:
+        cases.append((env, "foundation"))
+        cases += [(env, e.name) for e in load_config(env).endpoints]
+    return cases
+
+
+@pytest.fixture
+def snapshot_json(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    return snapshot.use_extension(JSONSnapshotExtension)
+
+
+@pytest.mark.parametrize(("env", "part"), _stacks_per_env())
+def test_stack_snapshot(env: str, part: str, synth: Callable[[str], Synthesized], snapshot_json: SnapshotAssertion) -> None:
+    result = synth(env)
+    assert normalise(result.template_json(f"mlops-{env}-{part}")) == snapshot_json
