@@ -1,0 +1,1 @@
+"""SageMaker inference server for the caller-risk model format (see ../MODEL_FORMAT.md)."""

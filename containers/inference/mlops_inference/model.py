@@ -1,0 +1,111 @@
+"""Load a model directory in the documented format and run it with ONNX Runtime.
+
+Format (MODEL_FORMAT.md): `model.onnx` (input `features` float32 [batch, n], output
+`risk` float32 [batch, 1], normalisation and sigmoid inside the graph) and
+`metadata.json` (format name and version, ordered feature names, threshold).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+FORMAT_NAME = "mlops-tabular-classifier"
+SUPPORTED_VERSIONS = frozenset({1})
+
+
+class ModelFormatError(ValueError):
+    """The model directory does not hold a model this server can load."""
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    feature_names: tuple[str, ...]
+    threshold: float
+    input_name: str
+    output_name: str
+    model_name: str
+    model_version: str
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> ModelMetadata:
+        if data.get("format") != FORMAT_NAME:
+            raise ModelFormatError(f"metadata.json format is {data.get('format')!r}; this server loads {FORMAT_NAME!r}")
+        if data.get("format_version") not in SUPPORTED_VERSIONS:
+            raise ModelFormatError(
+                f"format_version {data.get('format_version')!r} is not supported (supported: {sorted(SUPPORTED_VERSIONS)})"
+            )
+        names = data.get("feature_names")
+        if (
+            not isinstance(names, list)
+            or not names
+            or not all(isinstance(n, str) for n in names)
+            or len(set(names)) != len(names)
+        ):
+            raise ModelFormatError("metadata.json feature_names must be a non-empty list of unique strings")
+        threshold = data.get("threshold", 0.5)
+        if not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+            raise ModelFormatError("metadata.json threshold must be a number in [0, 1]")
+        return cls(
+            feature_names=tuple(names),
+            threshold=float(threshold),
+            input_name=str(data.get("input_name", "features")),
+            output_name=str(data.get("output_name", "risk")),
+            model_name=str(data.get("model_name", "model")),
+            model_version=str(data.get("model_version", "unknown")),
+        )
+
+
+class Model:
+    """An ONNX Runtime session plus the metadata that gives its inputs meaning."""
+
+    def __init__(self, model_dir: str | Path, *, device: str = "auto", threads: int = 0) -> None:
+        directory = Path(model_dir)
+        metadata_path, onnx_path = directory / "metadata.json", directory / "model.onnx"
+        for path in (metadata_path, onnx_path):
+            if not path.is_file():
+                raise ModelFormatError(f"{path} is missing; expected model.onnx and metadata.json in {directory}")
+        try:
+            self.metadata = ModelMetadata.parse(json.loads(metadata_path.read_text()))
+        except json.JSONDecodeError as error:
+            raise ModelFormatError(f"{metadata_path} is not valid JSON: {error}") from None
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.providers = _providers(device)
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=self.providers)
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        meta = self.metadata
+        if meta.input_name not in inputs:
+            raise ModelFormatError(f"model.onnx has no input {meta.input_name!r} (inputs: {', '.join(inputs)})")
+        width = inputs[meta.input_name].shape[-1]
+        if isinstance(width, int) and width != len(meta.feature_names):
+            raise ModelFormatError(f"model.onnx takes {width} features but metadata.json names {len(meta.feature_names)}")
+        self.n_features = len(meta.feature_names)
+        self._output = [meta.output_name]
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        """Risk probabilities, shape (n,), for float32 rows of shape (n, n_features)."""
+        (risk,) = self.session.run(self._output, {self.metadata.input_name: rows})
+        return np.asarray(risk, dtype=np.float32).reshape(-1)
+
+
+def _providers(device: str) -> list[str]:
+    available = ort.get_available_providers()
+    if device == "cuda" and "CUDAExecutionProvider" not in available:
+        raise ModelFormatError(f"DEVICE=cuda but ONNX Runtime offers only {', '.join(available)}")
+    if device in {"auto", "cuda"} and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
