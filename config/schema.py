@@ -213,31 +213,23 @@ class Autoscaling(_Model):
         return self
 
 
-class Variant(_Model):
-    """One production variant: a model, the image serving it, and its share of traffic."""
+class Batching(_Model):
+    """Dynamic batching in the inference server (passed to the container as environment)."""
 
-    name: str
+    max_batch_size: int = Field(default=32, ge=1, le=4096)
+    max_batch_delay_ms: int = Field(default=2, ge=0, le=1000)
+
+    def environment(self) -> dict[str, str]:
+        return {"MAX_BATCH_SIZE": str(self.max_batch_size), "MAX_BATCH_DELAY_MS": str(self.max_batch_delay_ms)}
+
+
+class _ContainerSpec(_Model):
+    """What a SageMaker model runs: an archive, an image, its environment and batching."""
+
     model_data: str = Field(description="s3://bucket/key.tar.gz, artifacts://key.tar.gz, or a local path")
     image: str = Field(description="a key of `images`, a folder under containers/, or an ECR image URI")
-    instance_type: str
-    initial_instance_count: int = Field(default=1, ge=1)
-    weight: float = Field(default=1.0, ge=0, description="relative; traffic share = weight / sum of weights")
     environment: dict[str, str] = Field(default_factory=dict)
-    autoscaling: Autoscaling | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return _sagemaker_name(value)
-
-    @field_validator("instance_type")
-    @classmethod
-    def _instance_type(cls, value: str) -> str:
-        try:
-            parse_instance_type(value)
-        except InstanceTypeError as error:
-            raise ValueError(str(error)) from None
-        return value
+    batching: Batching | None = None
 
     @field_validator("model_data")
     @classmethod
@@ -270,6 +262,42 @@ class Variant(_Model):
         long = [key for key, item in value.items() if len(item) > 1024]
         if long:
             raise ValueError(f"values longer than 1024 characters: {', '.join(long)}")
+        return value
+
+    @model_validator(mode="after")
+    def _batching_set_once(self) -> _ContainerSpec:
+        if self.batching is not None:
+            both = sorted(set(self.environment) & set(self.batching.environment()))
+            if both:
+                raise CrossFieldError([(("environment",), f"{', '.join(both)} also set by batching; set it in one place")])
+        return self
+
+    def container_environment(self) -> dict[str, str]:
+        """The container's environment: `environment` plus the batching settings."""
+        return {**self.environment, **(self.batching.environment() if self.batching else {})}
+
+
+class Variant(_ContainerSpec):
+    """One production variant: a model, the image serving it, and its share of traffic."""
+
+    name: str
+    instance_type: str
+    initial_instance_count: int = Field(default=1, ge=1)
+    weight: float = Field(default=1.0, ge=0, description="relative; traffic share = weight / sum of weights")
+    autoscaling: Autoscaling | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _sagemaker_name(value)
+
+    @field_validator("instance_type")
+    @classmethod
+    def _instance_type(cls, value: str) -> str:
+        try:
+            parse_instance_type(value)
+        except InstanceTypeError as error:
+            raise ValueError(str(error)) from None
         return value
 
     @model_validator(mode="after")
@@ -351,6 +379,38 @@ class Endpoint(_Model):
         return {v.name: round(100 * v.weight / total, 2) for v in self.variants}
 
 
+# A transform job is named <name>-YYYYMMDD-HHMMSS (16 characters) within SageMaker's 63.
+MAX_BATCH_TRANSFORM_NAME = 63 - 16
+
+
+class BatchTransformSettings(_ContainerSpec):
+    """A batch transform over JSON Lines in the data bucket (`mlops batch start <name>`)."""
+
+    name: str
+    instance_type: str
+    instance_count: int = Field(default=1, ge=1, le=100)
+    max_payload_mb: int = Field(default=5, ge=1, le=6, description="per request; the inference server accepts at most 6 MB")
+    max_concurrent_transforms: int = Field(default=1, ge=1, le=64)
+    timeout_hours: int = Field(default=6, ge=1, le=48)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        _sagemaker_name(value)
+        if len(value) > MAX_BATCH_TRANSFORM_NAME:
+            raise ValueError(f"'{value}' is {len(value)} characters; at most {MAX_BATCH_TRANSFORM_NAME} so job names fit 63")
+        return value
+
+    @field_validator("instance_type")
+    @classmethod
+    def _instance_type(cls, value: str) -> str:
+        try:
+            parse_instance_type(value, "transform")
+        except InstanceTypeError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+
 class MlopsConfig(_Model):
     """One environment's desired state."""
 
@@ -362,6 +422,7 @@ class MlopsConfig(_Model):
     storage: Storage = Field(default_factory=Storage)
     images: dict[str, Image] = Field(default_factory=dict)
     endpoints: list[Endpoint] = Field(default_factory=list)
+    batch_transforms: list[BatchTransformSettings] = Field(default_factory=list)
 
     @field_validator("account", mode="before")
     @classmethod
@@ -402,13 +463,19 @@ class MlopsConfig(_Model):
         issues: list[tuple[tuple[str | int, ...], str]] = []
         for index, repeat_of in _duplicates_ignoring_case([e.name for e in self.endpoints]).items():
             issues.append((("endpoints", index, "name"), f"'{self.endpoints[index].name}' repeats endpoint '{repeat_of}'"))
+        for index, repeat_of in _duplicates_ignoring_case([b.name for b in self.batch_transforms]).items():
+            issues.append((("batch_transforms", index, "name"), f"'{self.batch_transforms[index].name}' repeats '{repeat_of}'"))
         root = _root(info)
-        for e_index, endpoint in enumerate(self.endpoints):
-            for v_index, variant in enumerate(endpoint.variants):
-                path: tuple[str | int, ...] = ("endpoints", e_index, "variants", v_index, "image")
-                problem = _image_problem(variant.image, self.images, root)
-                if problem:
-                    issues.append((path, problem))
+        specs: list[tuple[tuple[str | int, ...], _ContainerSpec]] = [
+            (("endpoints", e_index, "variants", v_index), variant)
+            for e_index, endpoint in enumerate(self.endpoints)
+            for v_index, variant in enumerate(endpoint.variants)
+        ]
+        specs += [(("batch_transforms", index), transform) for index, transform in enumerate(self.batch_transforms)]
+        for path, spec in specs:
+            problem = _image_problem(spec.image, self.images, root)
+            if problem:
+                issues.append(((*path, "image"), problem))
         _raise_if(issues)
         return self
 

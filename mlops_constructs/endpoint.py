@@ -115,7 +115,8 @@ class ModelEndpoint(Construct):
                 primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                     image=spec.image.image_uri,
                     model_data_url=spec.model.s3_url,
-                    environment=dict(spec.environment) or None,
+                    # The container labels its own metrics with these (see the inference README).
+                    environment={**spec.environment, "MLOPS_ENDPOINT": endpoint_name, "MLOPS_VARIANT": spec.name},
                 ),
             )
             # SageMaker checks the role's access when it creates the model and starts

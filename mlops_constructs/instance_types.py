@@ -1,7 +1,7 @@
 """What we know about SageMaker hosting instance types: one module, imported everywhere.
 
 The set of valid names comes from botocore's `ProductionVariantInstanceType` enum
-(generated into `_hosting_instance_types.py`). The family facts below are the ones a
+(generated into `_sagemaker_instance_types.py`). The family facts below are the ones a
 template depends on:
 
 * local NVMe storage: CreateEndpointConfig fails if `KmsKeyId` is set while any variant
@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from mlops_constructs._hosting_instance_types import HOSTING_INSTANCE_TYPES
+from mlops_constructs._sagemaker_instance_types import HOSTING_INSTANCE_TYPES, TRANSFORM_INSTANCE_TYPES
 
 INSTANCE_TYPE_PATTERN = re.compile(r"^ml\.(?P<family>[a-z0-9]+(?:-[a-z0-9]+)?)\.(?P<size>[a-z0-9]+)$")
 
@@ -71,8 +71,15 @@ class InstanceTypeError(ValueError):
     """Raised for an instance type SageMaker hosting does not offer."""
 
 
-def parse_instance_type(name: str) -> InstanceType:
-    """Validate `name` against SageMaker's hosting instance types.
+Purpose = Literal["hosting", "transform"]
+_OFFERED: dict[Purpose, tuple[frozenset[str], str]] = {
+    "hosting": (HOSTING_INSTANCE_TYPES, "SageMaker real-time hosting"),
+    "transform": (TRANSFORM_INSTANCE_TYPES, "SageMaker batch transform"),
+}
+
+
+def parse_instance_type(name: str, purpose: Purpose = "hosting") -> InstanceType:
+    """Validate `name` against the instance types SageMaker offers for `purpose`.
 
     The error names the expected form and, where the name is close to a real one,
     suggests it (`ml.g5.xlarg` -> `ml.g5.xlarge`).
@@ -80,11 +87,10 @@ def parse_instance_type(name: str) -> InstanceType:
     match = INSTANCE_TYPE_PATTERN.match(name)
     if not match:
         raise InstanceTypeError(f"'{name}' is not of the form ml.<family>.<size> (for example ml.c6i.xlarge)")
-    if name not in HOSTING_INSTANCE_TYPES:
-        close = difflib.get_close_matches(name, sorted(HOSTING_INSTANCE_TYPES), n=3, cutoff=0.8)
+    offered, service = _OFFERED[purpose]
+    if name not in offered:
+        close = difflib.get_close_matches(name, sorted(offered), n=3, cutoff=0.8)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        families = sorted({t.split(".")[1] for t in HOSTING_INSTANCE_TYPES})
-        raise InstanceTypeError(
-            f"'{name}' is not a SageMaker real-time hosting instance type{hint} (families offered: {', '.join(families)})"
-        )
+        families = sorted({t.split(".")[1] for t in offered})
+        raise InstanceTypeError(f"'{name}' is not a {service} instance type{hint} (families offered: {', '.join(families)})")
     return InstanceType(name=name, family=match["family"], size=match["size"])

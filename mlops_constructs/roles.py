@@ -14,10 +14,11 @@ from constructs import Construct
 
 from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
 
-Purpose = Literal["serving", "training", "monitoring", "labelling"]
+Purpose = Literal["serving", "transform", "training", "monitoring", "labelling"]
 
 _LOG_GROUP_PREFIX: dict[Purpose, str] = {
     "serving": "/aws/sagemaker/Endpoints",
+    "transform": "/aws/sagemaker/TransformJobs",
     "training": "/aws/sagemaker/TrainingJobs",
     "monitoring": "/aws/sagemaker/ProcessingJobs",
     "labelling": "/aws/sagemaker/LabelingJobs",

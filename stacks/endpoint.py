@@ -11,15 +11,13 @@ from pathlib import Path
 import aws_cdk as cdk
 from constructs import Construct
 
-from config.schema import ARTIFACTS_SCHEME, Endpoint, MlopsConfig, Variant
+from config.schema import Endpoint, MlopsConfig
 from mlops_constructs.alarms import EndpointAlarms
-from mlops_constructs.artifacts import ModelArtifact
 from mlops_constructs.autoscaling import ScheduledScaling, VariantAutoscaling
 from mlops_constructs.endpoint import DataCapture, ModelEndpoint, VariantSpec
-from mlops_constructs.images import ContainerImage
 from mlops_constructs.instance_types import parse_instance_type
-from mlops_constructs.naming import looks_like_image_uri
 from stacks.foundation import FoundationStack
+from stacks.sources import ModelSources
 
 
 class EndpointStack(cdk.Stack):
@@ -40,20 +38,17 @@ class EndpointStack(cdk.Stack):
             description=f"SageMaker endpoint {endpoint.name} with its variants, autoscaling and alarms",
             **kwargs,  # type: ignore[arg-type]
         )
-        self._config = config
-        self._root = repo_root
-        self._images: dict[tuple[str, str], ContainerImage] = {}
         storage = foundation.storage
-
+        sources = ModelSources(self, config=config, repo_root=repo_root, artifacts=storage.artifacts)
         specs = [
             VariantSpec(
                 name=v.name,
-                model=self._model(v, storage.artifacts),
-                image=self._image(v),
+                model=sources.model(v.model_data, f"ModelData-{v.name}"),
+                image=sources.image(v.image, parse_instance_type(v.instance_type).architecture),
                 instance_type=v.instance_type,
                 initial_instance_count=v.initial_instance_count,
                 weight=v.weight,
-                environment=v.environment,
+                environment=v.container_environment(),
             )
             for v in endpoint.variants
         ]
@@ -106,29 +101,3 @@ class EndpointStack(cdk.Stack):
             evaluation_periods=alarms.evaluation_minutes,
             datapoints_to_alarm=alarms.datapoints_to_alarm,
         )
-
-    def _model(self, variant: Variant, artifacts: object) -> ModelArtifact:
-        data = variant.model_data
-        if data.startswith("s3://"):
-            return ModelArtifact.from_s3_uri(data)
-        if data.startswith(ARTIFACTS_SCHEME):
-            return ModelArtifact.from_bucket(artifacts, data[len(ARTIFACTS_SCHEME) :])  # type: ignore[arg-type]
-        return ModelArtifact.from_asset(self, f"ModelData-{variant.name}", str(self._root / data))
-
-    def _image(self, variant: Variant) -> ContainerImage:
-        if looks_like_image_uri(variant.image):
-            return ContainerImage.from_ecr_uri(variant.image)
-        architecture = parse_instance_type(variant.instance_type).architecture
-        key = (variant.image, architecture)
-        if key not in self._images:
-            settings = self._config.images.get(variant.image)
-            folder = (settings.folder if settings else None) or variant.image
-            self._images[key] = ContainerImage.from_folder(
-                self,
-                f"Image-{variant.image}-{architecture}",
-                directory=self._root / "containers" / folder,
-                base_image=settings.base_image if settings else None,
-                build_args=settings.build_args if settings else None,
-                architecture=architecture,
-            )
-        return self._images[key]

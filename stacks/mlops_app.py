@@ -19,6 +19,7 @@ from cdk_nag import AwsSolutionsChecks
 from config.loader import REPO_ROOT, load_config
 from config.schema import MlopsConfig
 from mlops_constructs.limits import enforce_resource_limit
+from stacks.batch import BatchStack
 from stacks.endpoint import EndpointStack
 from stacks.foundation import FoundationStack
 
@@ -31,10 +32,11 @@ class MlopsStacks:
     env_name: str
     foundation: FoundationStack
     endpoints: dict[str, EndpointStack]
+    batch: BatchStack | None
 
     @property
     def all(self) -> list[cdk.Stack]:
-        return [self.foundation, *self.endpoints.values()]
+        return [self.foundation, *self.endpoints.values(), *([self.batch] if self.batch else [])]
 
 
 def stack_name(env_name: str, part: str) -> str:
@@ -57,7 +59,18 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
         )
         for e in config.endpoints
     }
-    stacks = MlopsStacks(app=app, env_name=env_name, foundation=foundation, endpoints=endpoints)
+    batch = None
+    if config.batch_transforms:
+        batch = BatchStack(
+            app,
+            stack_name(env_name, "batch"),
+            config=config,
+            env_name=env_name,
+            foundation=foundation,
+            repo_root=repo_root,
+            env=env,
+        )
+    stacks = MlopsStacks(app=app, env_name=env_name, foundation=foundation, endpoints=endpoints, batch=batch)
     tags = {**config.tags, "mlops:environment": env_name}
     for key, value in tags.items():
         cdk.Tags.of(app).add(key, value)

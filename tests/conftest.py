@@ -68,6 +68,24 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synthesiz
 
 
 @pytest.fixture(scope="session")
+def model_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small caller-risk model.tar.gz, built by the real builder (torch -> ONNX)."""
+    from mlops_cli.model_artifact import build
+
+    archive = tmp_path_factory.mktemp("model") / "model.tar.gz"
+    build(archive, hidden=(32, 16), rows=8000, epochs=10)
+    return archive
+
+
+@pytest.fixture(scope="session")
+def model_dir(model_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The archive unpacked as SageMaker unpacks it into /opt/ml/model."""
+    from mlops_cli.model_artifact import extract
+
+    return extract(model_archive, tmp_path_factory.mktemp("opt-ml") / "model")
+
+
+@pytest.fixture(scope="session")
 def dev(synth: Callable[[str], Synthesized]) -> Synthesized:
     return synth("dev")
 

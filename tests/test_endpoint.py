@@ -92,9 +92,15 @@ def test_models_wait_for_the_role_policy(prod: Synthesized) -> None:
         assert resource["DependsOn"] == [policy_id]
 
 
-def test_variant_environment_passed_to_container(prod: Synthesized) -> None:
+def test_batching_and_variant_labels_passed_to_container(prod: Synthesized) -> None:
+    environments = {}
     for resource in resources_of_type(_template(prod, "caller-risk"), "AWS::SageMaker::Model").values():
-        assert resource["Properties"]["PrimaryContainer"]["Environment"] == {"MAX_BATCH_SIZE": "32", "MAX_BATCH_DELAY_MS": "5"}
+        environment = resource["Properties"]["PrimaryContainer"]["Environment"]
+        environments[environment["MLOPS_VARIANT"]] = environment
+    assert set(environments) == {"champion", "challenger"}
+    for environment in environments.values():
+        assert environment["MLOPS_ENDPOINT"] == "caller-risk"
+        assert (environment["MAX_BATCH_SIZE"], environment["MAX_BATCH_DELAY_MS"]) == ("32", "5")
 
 
 def test_serving_role_trusts_sagemaker_from_this_account_only(dev: Synthesized) -> None:
@@ -155,8 +161,8 @@ def test_images_built_from_containers_folder(dev: Synthesized) -> None:
 
 def test_gpu_image_gets_its_build_args(prod: Synthesized) -> None:
     manifest = (prod.outdir / "mlops-prod-call-transcript-intent.assets.json").read_text()
-    assert '"BASE_IMAGE": "public.ecr.aws/docker/library/python:3.11-slim"' in manifest
-    assert '"TORCH_VARIANT": "cu124"' in manifest
+    assert '"BASE_IMAGE": "nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04"' in manifest
+    assert '"ORT_PACKAGE": "onnxruntime-gpu"' in manifest
     assert '"platform": "linux/amd64"' in manifest
 
 

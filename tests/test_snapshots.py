@@ -19,8 +19,11 @@ from tests.conftest import SHIPPED_ENVS, Synthesized, normalise
 def _stacks_per_env() -> list[tuple[str, str]]:
     cases = []
     for env in SHIPPED_ENVS:
+        config = load_config(env)
         cases.append((env, "foundation"))
-        cases += [(env, e.name) for e in load_config(env).endpoints]
+        cases += [(env, e.name) for e in config.endpoints]
+        if config.batch_transforms:
+            cases.append((env, "batch"))
     return cases
 
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -205,11 +206,21 @@ def _install_event_loop_policy() -> str:
         return "asyncio"
 
 
-async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:
-    """Load the model, bind the port and serve until SIGTERM/SIGINT."""
+async def serve(
+    settings: Settings,
+    *,
+    ready: Callable[[int], None] | None = None,
+    stop: asyncio.Event | None = None,
+    model: Model | None = None,
+) -> None:
+    """Load the model, bind the port and serve until SIGTERM/SIGINT (or `stop` is set).
+
+    `model` and `stop` let an embedding process (or a test) supply its own model and
+    shut the server down without signals, which only the main thread can receive.
+    """
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
-    model = Model(settings.model_dir, device=settings.device, threads=settings.inference_threads)
+    model = model or Model(settings.model_dir, device=settings.device, threads=settings.inference_threads)
     meta = model.metadata
     log.info(
         "loaded %s %s (%d features) on %s in %.2f s; max_batch_size=%d max_batch_delay_ms=%d",
@@ -229,9 +240,10 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     log.info("serving on port %d", port)
     if ready:
         ready(port)
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop or asyncio.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     reporter = asyncio.create_task(_report(app, settings)) if settings.stats_interval_s else None
     await stop.wait()
     log.info("stopping: no new connections, finishing in-flight batches")

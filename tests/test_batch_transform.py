@@ -1,0 +1,198 @@
+"""Batch transform: the state machine's promises, its config, and `mlops batch start` against moto."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from config.loader import load_config
+from mlops_cli.batch import plan, start
+from mlops_cli.qa import QaError
+from tests.conftest import Synthesized, resources_of_type
+
+
+def _template(synth: Synthesized) -> dict[str, Any]:
+    assert synth.stacks.batch is not None
+    return synth.template_json(synth.stacks.batch.stack_name)
+
+
+def _definition(synth: Synthesized) -> dict[str, Any]:
+    (machine,) = resources_of_type(_template(synth), "AWS::StepFunctions::StateMachine").values()
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    text = "".join(p if isinstance(p, str) else "<token>" for p in parts)
+    definition: dict[str, Any] = json.loads(text)
+    return definition
+
+
+def _statements(synth: Synthesized, role_prefix: str) -> list[dict[str, Any]]:
+    statements = []
+    for name, policy in resources_of_type(_template(synth), "AWS::IAM::Policy").items():
+        if role_prefix in name:
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def test_state_machine_is_named_for_the_cli(dev: Synthesized) -> None:
+    (machine,) = resources_of_type(_template(dev), "AWS::StepFunctions::StateMachine").values()
+    assert machine["Properties"]["StateMachineName"] == "mlops-dev-batch-caller-risk-nightly"
+    assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
+    assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
+
+
+def test_transform_runs_to_completion_multirecord_by_line(dev: Synthesized) -> None:
+    task = _definition(dev)["States"]["Transform"]
+    assert task["Resource"].endswith(":sagemaker:createTransformJob.sync")
+    params = task["Parameters"]
+    assert params["BatchStrategy"] == "MultiRecord"
+    assert params["MaxPayloadInMB"] == 5
+    assert params["TransformInput"]["SplitType"] == "Line"
+    assert params["TransformInput"]["ContentType"] == "application/jsonlines"
+    assert params["TransformOutput"]["AssembleWith"] == "Line"
+    assert params["TransformOutput"]["Accept"] == "application/jsonlines"
+    assert params["TransformJobName.$"] == "$.job_name"
+
+
+def test_output_and_volume_are_kms_encrypted(dev: Synthesized) -> None:
+    params = _definition(dev)["States"]["Transform"]["Parameters"]
+    assert params["TransformOutput"]["KmsKeyId"] == "<token>"
+    assert params["TransformResources"]["VolumeKmsKeyId"] == "<token>"
+    assert params["TransformResources"]["InstanceType"] == "ml.c5.xlarge"
+
+
+def test_batching_settings_reach_the_container(dev: Synthesized) -> None:
+    params = _definition(dev)["States"]["Transform"]["Parameters"]
+    assert params["Environment"] == {"MAX_BATCH_SIZE": "256", "MAX_BATCH_DELAY_MS": "0"}
+
+
+def test_transform_role_limited_to_its_prefixes(dev: Synthesized) -> None:
+    statements = _statements(dev, "ModelRole")
+    by_action = {(s["Action"] if isinstance(s["Action"], str) else ",".join(s["Action"])): s for s in statements}
+    reads = by_action["s3:GetObject"]["Resource"]
+    assert any(r["Fn::Join"][1][-1] == "/batch/caller-risk-nightly/input/*" for r in reads)
+    assert (
+        by_action["s3:AbortMultipartUpload,s3:PutObject"]["Resource"]["Fn::Join"][1][-1] == "/batch/caller-risk-nightly/output/*"
+    )
+    listing = by_action["s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["batch/caller-risk-nightly/input/*"]}}
+
+
+def test_state_machine_may_pass_only_the_transform_role(dev: Synthesized) -> None:
+    passes = [s for s in _statements(dev, "StateMachineRole") if s["Action"] == "iam:PassRole"]
+    assert len(passes) == 1
+    assert "ModelRole" in passes[0]["Resource"]["Fn::GetAtt"][0]
+
+
+def test_gpu_free_prod_transform_has_two_instances(prod: Synthesized) -> None:
+    params = _definition(prod)["States"]["Transform"]["Parameters"]
+    assert params["TransformResources"]["InstanceCount"] == 2
+    assert params["MaxConcurrentTransforms"] == 4
+
+
+# --- mlops batch start ---------------------------------------------------------------
+
+NOW = dt.datetime(2026, 11, 22, 3, 0, 5, tzinfo=dt.UTC)
+
+
+def test_plan_builds_the_execution_request() -> None:
+    request = plan(load_config("dev"), env="dev", name="caller-risk-nightly", prefix="2026-11-21/", job_name=None, now=NOW)
+    assert request["stateMachineArn"] == "arn:aws:states:eu-west-1:111111111111:stateMachine:mlops-dev-batch-caller-risk-nightly"
+    assert request["name"] == "caller-risk-nightly-20261122-030005"
+    assert json.loads(request["input"]) == {"job_name": "caller-risk-nightly-20261122-030005", "input_prefix": "2026-11-21/"}
+
+
+@pytest.mark.parametrize(
+    ("name", "prefix", "job", "message"),
+    [
+        ("nightly", "x/", None, "no batch transform 'nightly' in config/dev.yaml \\(configured: caller-risk-nightly\\)"),
+        ("caller-risk-nightly", "s3://other/x/", None, "--input is a key prefix under batch/caller-risk-nightly/input/"),
+        ("caller-risk-nightly", "../secrets/", None, "--input is a key prefix"),
+        ("caller-risk-nightly", "x/", "bad_job", "job name 'bad_job' is invalid"),
+    ],
+)
+def test_plan_rejects_bad_requests(name: str, prefix: str, job: str | None, message: str) -> None:
+    with pytest.raises(QaError, match=message):
+        plan(load_config("dev"), env="dev", name=name, prefix=prefix, job_name=job, now=NOW)
+
+
+def test_start_runs_an_execution_on_the_named_state_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "111111111111")  # config/dev.yaml's account
+    with mock_aws():
+        _start_against_moto()
+
+
+def _start_against_moto() -> None:
+    client = boto3.client("stepfunctions", region_name="eu-west-1")
+    client.create_state_machine(
+        name="mlops-dev-batch-caller-risk-nightly",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::111111111111:role/states",
+    )
+    execution = start(
+        env="dev", name="caller-risk-nightly", prefix="batch/caller-risk-nightly/input/2026-11-21/", client=client, now=NOW
+    )
+    assert execution.job_name == "caller-risk-nightly-20261122-030005"
+    assert execution.input_key_prefix == "batch/caller-risk-nightly/input/2026-11-21/"
+    assert execution.output_key_prefix == "batch/caller-risk-nightly/output/caller-risk-nightly-20261122-030005/"
+    described = client.describe_execution(executionArn=execution.execution_arn)
+    assert json.loads(described["input"]) == {"job_name": execution.job_name, "input_prefix": "2026-11-21/"}
+
+
+def test_batch_config_validation(tmp_path: Path) -> None:
+    from config.loader import ConfigError, parse_config
+
+    text = """
+account: "123456789012"
+region: eu-west-1
+batch_transforms:
+  - name: nightly
+    model_data: s3://models-bucket/m/model.tar.gz
+    image: inference
+    instance_type: ml.c5d.large
+    max_payload_mb: 8
+    environment: {MAX_BATCH_SIZE: "4"}
+    batching: {max_batch_size: 8}
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    problems = {issue.path: issue.message for issue in caught.value.issues}
+    assert "not a SageMaker batch transform instance type" in problems["batch_transforms[0].instance_type"]
+    assert "less than or equal to 6" in problems["batch_transforms[0].max_payload_mb"]
+
+
+def test_batch_transform_names_unique() -> None:
+    from config.loader import ConfigError, parse_config
+
+    entry = "model_data: s3://models-bucket/m/model.tar.gz\n    image: inference\n    instance_type: ml.c5.xlarge"
+    head = 'account: "123456789012"\nregion: eu-west-1\nbatch_transforms:\n'
+    text = f"{head}  - name: nightly\n    {entry}\n  - name: NIGHTLY\n    {entry}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    (issue,) = caught.value.issues
+    assert (issue.path, issue.message) == ("batch_transforms[1].name", "'NIGHTLY' repeats 'nightly'")
+
+
+def test_batching_and_environment_may_not_both_set_a_variable() -> None:
+    from config.loader import ConfigError, parse_config
+
+    text = """
+account: "123456789012"
+region: eu-west-1
+batch_transforms:
+  - name: nightly
+    model_data: s3://models-bucket/m/model.tar.gz
+    image: inference
+    instance_type: ml.c5.xlarge
+    environment: {MAX_BATCH_SIZE: "4"}
+    batching: {max_batch_size: 8}
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    (issue,) = caught.value.issues
+    assert issue.path == "batch_transforms[0].environment"
+    assert "MAX_BATCH_SIZE also set by batching" in issue.message
