@@ -10,7 +10,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: synth test lint typecheck bench instance-types clean
+.PHONY: synth test lint typecheck bench bench-serving instance-types clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ typecheck: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/synth.py
+
+# Needs wrk (Debian: apt-get install wrk); drives servers on 127.0.0.1 only, for a fixed duration.
+bench-serving: $(VENV)/.installed
+	$(BIN)/python benchmarks/model_format.py
+	$(BIN)/python benchmarks/serving.py
 
 instance-types: $(VENV)/.installed
 	$(BIN)/python scripts/gen_instance_types.py

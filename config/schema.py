@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from mlops_constructs.instance_types import InstanceTypeError, parse_instance_type
+from mlops_constructs.instance_types import InstanceTypeError, Purpose, parse_instance_type
 from mlops_constructs.naming import (
     CONTAINER_FOLDER,
     SAGEMAKER_NAME_RULE,
@@ -57,6 +57,14 @@ class _Model(BaseModel):
 def _sagemaker_name(value: str) -> str:
     if not is_sagemaker_name(value):
         raise ValueError(f"'{value}' is not a valid SageMaker name: {SAGEMAKER_NAME_RULE}")
+    return value
+
+
+def _instance_type(value: str, purpose: Purpose) -> str:
+    try:
+        parse_instance_type(value, purpose)
+    except InstanceTypeError as error:
+        raise ValueError(str(error)) from None
     return value
 
 
@@ -294,11 +302,7 @@ class Variant(_ContainerSpec):
     @field_validator("instance_type")
     @classmethod
     def _instance_type(cls, value: str) -> str:
-        try:
-            parse_instance_type(value)
-        except InstanceTypeError as error:
-            raise ValueError(str(error)) from None
-        return value
+        return _instance_type(value, "hosting")
 
     @model_validator(mode="after")
     def _initial_within_autoscaling(self) -> Variant:
@@ -404,11 +408,7 @@ class BatchTransformSettings(_ContainerSpec):
     @field_validator("instance_type")
     @classmethod
     def _instance_type(cls, value: str) -> str:
-        try:
-            parse_instance_type(value, "transform")
-        except InstanceTypeError as error:
-            raise ValueError(str(error)) from None
-        return value
+        return _instance_type(value, "transform")
 
 
 class MlopsConfig(_Model):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -143,56 +142,35 @@ def _start_against_moto() -> None:
     assert json.loads(described["input"]) == {"job_name": execution.job_name, "input_prefix": "2026-11-21/"}
 
 
-def test_batch_config_validation(tmp_path: Path) -> None:
+def _transform_problems(*entries: str) -> list[tuple[str, str]]:
+    """Validate a config whose batch_transforms are the given YAML entries (indented 4)."""
     from config.loader import ConfigError, parse_config
 
-    text = """
-account: "123456789012"
-region: eu-west-1
-batch_transforms:
-  - name: nightly
-    model_data: s3://models-bucket/m/model.tar.gz
-    image: inference
-    instance_type: ml.c5d.large
-    max_payload_mb: 8
-    environment: {MAX_BATCH_SIZE: "4"}
-    batching: {max_batch_size: 8}
-"""
+    text = 'account: "123456789012"\nregion: eu-west-1\nbatch_transforms:\n' + "".join(entries)
     with pytest.raises(ConfigError) as caught:
         parse_config(text)
-    problems = {issue.path: issue.message for issue in caught.value.issues}
+    return [(issue.path, issue.message) for issue in caught.value.issues]
+
+
+def _entry(name: str, **fields: str) -> str:
+    values = {"model_data": "s3://models-bucket/m/model.tar.gz", "image": "inference", "instance_type": "ml.c5.xlarge", **fields}
+    return f"  - name: {name}\n" + "".join(f"    {key}: {value}\n" for key, value in values.items())
+
+
+def test_batch_config_validation() -> None:
+    problems = dict(_transform_problems(_entry("nightly", instance_type="ml.c5d.large", max_payload_mb="8")))
     assert "not a SageMaker batch transform instance type" in problems["batch_transforms[0].instance_type"]
     assert "less than or equal to 6" in problems["batch_transforms[0].max_payload_mb"]
 
 
 def test_batch_transform_names_unique() -> None:
-    from config.loader import ConfigError, parse_config
-
-    entry = "model_data: s3://models-bucket/m/model.tar.gz\n    image: inference\n    instance_type: ml.c5.xlarge"
-    head = 'account: "123456789012"\nregion: eu-west-1\nbatch_transforms:\n'
-    text = f"{head}  - name: nightly\n    {entry}\n  - name: NIGHTLY\n    {entry}\n"
-    with pytest.raises(ConfigError) as caught:
-        parse_config(text)
-    (issue,) = caught.value.issues
-    assert (issue.path, issue.message) == ("batch_transforms[1].name", "'NIGHTLY' repeats 'nightly'")
+    assert _transform_problems(_entry("nightly"), _entry("NIGHTLY")) == [
+        ("batch_transforms[1].name", "'NIGHTLY' repeats 'nightly'")
+    ]
 
 
 def test_batching_and_environment_may_not_both_set_a_variable() -> None:
-    from config.loader import ConfigError, parse_config
-
-    text = """
-account: "123456789012"
-region: eu-west-1
-batch_transforms:
-  - name: nightly
-    model_data: s3://models-bucket/m/model.tar.gz
-    image: inference
-    instance_type: ml.c5.xlarge
-    environment: {MAX_BATCH_SIZE: "4"}
-    batching: {max_batch_size: 8}
-"""
-    with pytest.raises(ConfigError) as caught:
-        parse_config(text)
-    (issue,) = caught.value.issues
-    assert issue.path == "batch_transforms[0].environment"
-    assert "MAX_BATCH_SIZE also set by batching" in issue.message
+    entry = _entry("nightly", environment='{MAX_BATCH_SIZE: "4"}', batching="{max_batch_size: 8}")
+    ((path, message),) = _transform_problems(entry)
+    assert path == "batch_transforms[0].environment"
+    assert "MAX_BATCH_SIZE also set by batching" in message
