@@ -87,17 +87,30 @@ def _largest_stack(outdir: Path) -> tuple[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        floor = _median(EMPTY_APP.format(outdir=str(work / "empty")), args.runs)
-        print(f"empty CDK app (floor)      {floor:6.2f} s")
-        for env in ("dev", "prod"):
-            code = OUR_APP.format(env=env, outdir=str(work / env), config_dir=str(ROOT / "config"))
-            took = _median(code, args.runs)
-            print(f"{env:5s} full synth + nag     {took:6.2f} s   {took / floor:4.2f}x floor")
+        programs = {
+            "empty CDK app (floor)": EMPTY_APP.format(outdir=str(work / "empty")),
+            **{
+                f"{env} full synth + nag": OUR_APP.format(env=env, outdir=str(work / env), config_dir=str(ROOT / "config"))
+                for env in ("dev", "prod")
+            },
+        }
+        # Interleaved rounds: drift in machine load hits the floor and the apps alike.
+        for code in programs.values():
+            _run(code)  # warm the file cache; not counted
+        samples: dict[str, list[float]] = {name: [] for name in programs}
+        for _ in range(args.runs):
+            for name, code in programs.items():
+                samples[name].append(_run(code))
+        floor = statistics.median(samples["empty CDK app (floor)"])
+        for name, values in samples.items():
+            took = statistics.median(values)
+            spread = f"(min {min(values):.2f}, max {max(values):.2f})"
+            print(f"{name:26s} {took:6.2f} s {spread:24s} {took / floor:4.2f}x floor")
 
         print("\ngenerated configs (2 autoscaled variants per endpoint, one stack per endpoint):")
         points: list[tuple[int, float]] = []

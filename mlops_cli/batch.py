@@ -40,6 +40,8 @@ def plan(config: MlopsConfig, *, env: str, name: str, prefix: str, job_name: str
     job = job_name or f"{name}-{now:%Y%m%d-%H%M%S}"
     if not is_sagemaker_name(job):
         raise QaError(f"job name '{job}' is invalid: {SAGEMAKER_NAME_RULE}")
+    if not job.startswith(f"{name}-"):
+        raise QaError(f"job name '{job}' must start with '{name}-': the state machine may only create jobs named so")
     relative = prefix.removeprefix(input_key_prefix(name))
     if relative.startswith(("s3://", "/")) or ".." in relative.split("/"):
         raise QaError(

@@ -81,13 +81,53 @@ def test_transform_role_limited_to_its_prefixes(dev: Synthesized) -> None:
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["batch/caller-risk-nightly/input/*"]}}
 
 
-def test_state_machine_may_pass_only_the_transform_role(dev: Synthesized) -> None:
+def test_state_machine_may_pass_only_the_transform_role_to_sagemaker(dev: Synthesized) -> None:
     passes = [s for s in _statements(dev, "StateMachineRole") if s["Action"] == "iam:PassRole"]
     assert len(passes) == 1
     assert "ModelRole" in passes[0]["Resource"]["Fn::GetAtt"][0]
+    assert passes[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 
-def test_gpu_free_prod_transform_has_two_instances(prod: Synthesized) -> None:
+def test_state_machine_may_only_run_jobs_named_after_the_transform(dev: Synthesized) -> None:
+    (jobs,) = [s for s in _statements(dev, "StateMachineRole") if "sagemaker:CreateTransformJob" in s["Action"]]
+    assert jobs["Resource"] == "arn:aws:sagemaker:eu-west-1:111111111111:transform-job/caller-risk-nightly-*"
+    (rule,) = [s for s in _statements(dev, "StateMachineRole") if "events:PutRule" in s["Action"]]
+    assert rule["Resource"].endswith(":rule/StepFunctionsGetEventsForSageMakerTransformJobsRule")
+
+
+def test_task_parameters_are_a_valid_create_transform_job_request(dev: Synthesized) -> None:
+    """botocore's validator and the service model's enums, on the request the task would send
+    (JSONPath values and CloudFormation tokens filled in with plausible values)."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    params = json.loads(json.dumps(_definition(dev)["States"]["Transform"]["Parameters"]).replace("<token>", "tok"))
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k.removesuffix(".$"): ("s3://bucket/prefix/" if k.endswith(".$") else resolve(v)) for k, v in value.items()}
+        return value
+
+    request = resolve(params)
+    request["TransformJobName"] = "caller-risk-nightly-20261122-030005"
+    request["TransformOutput"]["KmsKeyId"] = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    request["TransformResources"]["VolumeKmsKeyId"] = request["TransformOutput"]["KmsKeyId"]
+    request["ModelName"] = "caller-risk-nightly-model"
+    shape = botocore.session.get_session().get_service_model("sagemaker").operation_model("CreateTransformJob").input_shape
+    report = ParamValidator().validate(request, shape)
+    assert not report.has_errors(), report.generate_report()
+    assert _enum_violations(request, shape) == []  # ParamValidator does not check enum values
+
+
+def _enum_violations(value: Any, shape: Any, path: str = "") -> list[str]:
+    if shape.type_name == "structure":
+        return [v for key, item in value.items() for v in _enum_violations(item, shape.members[key], f"{path}.{key}")]
+    if shape.type_name == "string" and shape.enum and value not in shape.enum:
+        return [f"{path}: {value!r} not in {shape.name}"]
+    return []
+
+
+def test_prod_transform_sizes(prod: Synthesized) -> None:
     params = _definition(prod)["States"]["Transform"]["Parameters"]
     assert params["TransformResources"]["InstanceCount"] == 2
     assert params["MaxConcurrentTransforms"] == 4
@@ -112,6 +152,7 @@ def test_plan_builds_the_execution_request() -> None:
         ("caller-risk-nightly", "s3://other/x/", None, "--input is a key prefix under batch/caller-risk-nightly/input/"),
         ("caller-risk-nightly", "../secrets/", None, "--input is a key prefix"),
         ("caller-risk-nightly", "x/", "bad_job", "job name 'bad_job' is invalid"),
+        ("caller-risk-nightly", "x/", "backfill-1", "job name 'backfill-1' must start with 'caller-risk-nightly-'"),
     ],
 )
 def test_plan_rejects_bad_requests(name: str, prefix: str, job: str | None, message: str) -> None:

@@ -32,7 +32,7 @@ class Settings:
     port: int = 8080
     max_batch_size: int = 32
     max_batch_delay_ms: int = 2
-    inference_threads: int = 0  # 0: one per CPU core
+    inference_threads: int = 0  # 0: one fewer than the CPU cores (model.default_threads)
     device: str = "auto"  # auto | cpu | cuda
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     stats_interval_s: int = 60
