@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from mlops_cli import qa
+from mlops_cli.errors import CliError
 
 
 def _open(path: str) -> TextIO:
@@ -127,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except qa.QaError as error:
+    except CliError as error:
         print(f"mlops: {error}", file=sys.stderr)
         return 2
     except FileNotFoundError as error:

@@ -17,7 +17,7 @@ import boto3
 
 from config.loader import CONFIG_DIR, load_config
 from config.schema import MlopsConfig
-from mlops_cli.qa import QaError
+from mlops_cli.errors import CliError
 from mlops_constructs.batch_transform import input_prefix as input_key_prefix
 from mlops_constructs.batch_transform import output_prefix as output_key_prefix
 from mlops_constructs.naming import SAGEMAKER_NAME_RULE, is_sagemaker_name
@@ -36,15 +36,15 @@ def plan(config: MlopsConfig, *, env: str, name: str, prefix: str, job_name: str
     """Validate the request and build the StartExecution parameters (no AWS call)."""
     names = [t.name for t in config.batch_transforms]
     if name not in names:
-        raise QaError(f"no batch transform '{name}' in config/{env}.yaml (configured: {', '.join(names) or 'none'})")
+        raise CliError(f"no batch transform '{name}' in config/{env}.yaml (configured: {', '.join(names) or 'none'})")
     job = job_name or f"{name}-{now:%Y%m%d-%H%M%S}"
     if not is_sagemaker_name(job):
-        raise QaError(f"job name '{job}' is invalid: {SAGEMAKER_NAME_RULE}")
+        raise CliError(f"job name '{job}' is invalid: {SAGEMAKER_NAME_RULE}")
     if not job.startswith(f"{name}-"):
-        raise QaError(f"job name '{job}' must start with '{name}-': the state machine may only create jobs named so")
+        raise CliError(f"job name '{job}' must start with '{name}-': the state machine may only create jobs named so")
     relative = prefix.removeprefix(input_key_prefix(name))
     if relative.startswith(("s3://", "/")) or ".." in relative.split("/"):
-        raise QaError(
+        raise CliError(
             f"--input is a key prefix under {input_key_prefix(name)} in the data bucket, e.g. 2026-11-22/ (got '{prefix}')"
         )
     arn = f"arn:aws:states:{config.region}:{config.account}:stateMachine:{state_machine_name(env, name)}"

@@ -17,22 +17,19 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from mlops_cli.errors import CliError
 from mlops_cli.model_artifact import auc
-
-
-class QaError(ValueError):
-    """Input the QA steps cannot use; the message names the file, line and column."""
 
 
 def csv_to_jsonl(source: TextIO, sink: TextIO, *, id_column: str = "id", exclude: Iterable[str] = ("label",)) -> int:
     """Each CSV row -> {"id": ..., "features": {column: number}}; returns the row count."""
     reader = csv.DictReader(source)
     if not reader.fieldnames:
-        raise QaError("CSV has no header row")
+        raise CliError("CSV has no header row")
     skipped = {id_column, *exclude}
     features = [name for name in reader.fieldnames if name not in skipped]
     if not features:
-        raise QaError(f"CSV has no feature columns besides {', '.join(sorted(skipped))}")
+        raise CliError(f"CSV has no feature columns besides {', '.join(sorted(skipped))}")
     count = 0
     for line, row in enumerate(reader, 2):
         values: dict[str, float] = {}
@@ -41,7 +38,7 @@ def csv_to_jsonl(source: TextIO, sink: TextIO, *, id_column: str = "id", exclude
             try:
                 values[name] = float(raw)
             except ValueError:
-                raise QaError(f"line {line}, column {name!r}: {raw!r} is not a number") from None
+                raise CliError(f"line {line}, column {name!r}: {raw!r} is not a number") from None
         record_id: Any = row.get(id_column) or line - 1
         sink.write(json.dumps({"id": record_id, "features": values}, separators=(",", ":")) + "\n")
         count += 1
@@ -64,21 +61,21 @@ def read_predictions(lines: Iterable[str], source: str) -> tuple[list[Prediction
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise QaError(f"{source} line {number}: not JSON ({error})") from None
+            raise CliError(f"{source} line {number}: not JSON ({error})") from None
         if "error" in record:
             errors.append(record)
             continue
         try:
             predictions.append(Prediction(record.get("id", number), float(record["risk"]), int(record["label"])))
         except (KeyError, TypeError, ValueError):
-            raise QaError(f"{source} line {number}: expected risk and label, got {line.strip()[:80]}") from None
+            raise CliError(f"{source} line {number}: expected risk and label, got {line.strip()[:80]}") from None
     return predictions, errors
 
 
 def read_truth(source: TextIO, *, id_column: str = "id", label_column: str = "label") -> dict[str, int]:
     reader = csv.DictReader(source)
     if not reader.fieldnames or label_column not in reader.fieldnames:
-        raise QaError(f"truth CSV has no {label_column!r} column")
+        raise CliError(f"truth CSV has no {label_column!r} column")
     truth = {}
     for line, row in enumerate(reader, 2):
         key = row.get(id_column) or str(line - 1)
@@ -109,7 +106,7 @@ def analyze(predictions: list[Prediction], errors: list[dict[str, Any]], truth: 
     if truth is not None:
         matched = [(p, truth[str(p.id)]) for p in predictions if str(p.id) in truth]
         if not matched:
-            raise QaError("no prediction id matches an id in the truth CSV")
+            raise CliError("no prediction id matches an id in the truth CSV")
         y = np.array([t for _, t in matched])
         scores = np.array([p.risk for p, _ in matched])
         predicted = np.array([p.label for p, _ in matched])
@@ -129,7 +126,7 @@ def compare(first: list[Prediction], second: list[Prediction]) -> dict[str, Any]
     by_id = {str(p.id): p for p in second}
     pairs = [(a, by_id[str(a.id)]) for a in first if str(a.id) in by_id]
     if not pairs:
-        raise QaError("the two prediction files share no ids")
+        raise CliError("the two prediction files share no ids")
     delta = np.array([b.risk - a.risk for a, b in pairs])
     worst = int(np.abs(delta).argmax())
     up = sum(1 for a, b in pairs if a.label == 0 and b.label == 1)

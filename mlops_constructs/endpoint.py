@@ -250,8 +250,8 @@ class ModelEndpoint(Construct):
             period=period or cdk.Duration.minutes(1),
         )
 
-    def metric_invocations(self, variant_name: str, **kwargs: object) -> cloudwatch.Metric:
-        return self.metric("Invocations", variant_name, **kwargs)  # type: ignore[arg-type]
+    def metric_invocations(self, variant_name: str, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
+        return self.metric("Invocations", variant_name, period=period)
 
     def metric_model_latency(
         self, variant_name: str, *, statistic: str = "p99", period: cdk.Duration | None = None

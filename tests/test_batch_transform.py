@@ -12,7 +12,7 @@ from moto import mock_aws
 
 from config.loader import load_config
 from mlops_cli.batch import plan, start
-from mlops_cli.qa import QaError
+from mlops_cli.errors import CliError
 from tests.conftest import Synthesized, resources_of_type
 
 
@@ -156,7 +156,7 @@ def test_plan_builds_the_execution_request() -> None:
     ],
 )
 def test_plan_rejects_bad_requests(name: str, prefix: str, job: str | None, message: str) -> None:
-    with pytest.raises(QaError, match=message):
+    with pytest.raises(CliError, match=message):
         plan(load_config("dev"), env="dev", name=name, prefix=prefix, job_name=job, now=NOW)
 
 

@@ -16,6 +16,7 @@ from mlops_inference.stats import NAMESPACE, RequestStats, emf_line, emf_record
 from config.loader import REPO_ROOT
 from mlops_cli import qa
 from mlops_cli.__main__ import main as mlops
+from mlops_cli.errors import CliError
 from mlops_cli.model_artifact import FEATURE_NAMES, synthetic_calls
 from tests.serving_fixtures import INFERENCE_DIR, ROW, process_env
 
@@ -104,7 +105,7 @@ def test_qa_pipeline_csv_to_stdin_to_analyze(model_dir: Path, calls_csv: Path) -
 
 def test_csv_to_jsonl_names_bad_cells() -> None:
     source = io.StringIO("id,a,b\nx,1,2\ny,3,oops\n")
-    with pytest.raises(qa.QaError, match="line 3, column 'b': 'oops' is not a number"):
+    with pytest.raises(CliError, match="line 3, column 'b': 'oops' is not a number"):
         qa.csv_to_jsonl(source, io.StringIO())
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
@@ -255,8 +256,6 @@ async def serve(
 
 
 async def _report(app: InferenceApp, settings: Settings) -> None:
-    import os
-
     variant = os.environ.get("MLOPS_VARIANT", "unknown")
     while True:
         await asyncio.sleep(settings.stats_interval_s)

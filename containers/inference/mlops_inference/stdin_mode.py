@@ -45,8 +45,12 @@ def run(model: Model, source: BinaryIO, sink: BinaryIO, *, chunk_size: int = 256
 
     def flush() -> None:
         nonlocal scored, errors
-        rows = [row for row, _, _, _ in pending if row is not None]
-        risks = iter(model.predict(np.stack(rows)) if rows else np.empty(0, dtype=np.float32))
+        valid = [(row, record_id) for row, record_id, _, _ in pending if row is not None]
+        records = iter(
+            prediction_records(model.predict(np.stack([row for row, _ in valid])), threshold, [i for _, i in valid])
+            if valid
+            else []
+        )
         out = []
         for row, record_id, error, number in pending:
             if row is None:
@@ -56,9 +60,7 @@ def run(model: Model, source: BinaryIO, sink: BinaryIO, *, chunk_size: int = 256
                     item["id"] = record_id
             else:
                 scored += 1
-                (item,) = prediction_records(
-                    np.array([next(risks)], dtype=np.float32), threshold, None if record_id is None else [record_id]
-                )
+                item = next(records)
             out.append(dumps(item))
         sink.write(b"\n".join(out) + b"\n")
         sink.flush()
