@@ -104,6 +104,25 @@ def test_bad_input_gets_a_4xx_with_a_message(
     assert _request(port, "GET", "/ping")[0] == 200  # and keeps serving
 
 
+def test_expect_100_continue_is_answered_before_the_body(port: int) -> None:
+    import socket
+
+    body = json.dumps({"instances": [ROW] * 50}).encode()
+    head = (
+        f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(head)
+        assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue")  # before any body was sent
+        sock.sendall(body)
+        response = b""
+        while b"\r\n\r\n" not in response or not response.rstrip().endswith(b"}"):
+            response += sock.recv(65536)
+    assert response.startswith(b"HTTP/1.1 200 OK")
+    assert response.count(b'"risk"') == 50
+
+
 def test_unknown_route_and_wrong_method(port: int) -> None:
     assert _request(port, "GET", "/predict")[0] == 404
     assert _request(port, "GET", "/invocations")[0] == 405
