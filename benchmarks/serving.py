@@ -94,6 +94,12 @@ def _wrk(port: int, script: Path, duration: int, connections: int, label: str) -
     return Result(label, rps, p50, p99, int(errors_match.group(1)) if errors_match else 0)
 
 
+def _gpu_memory_mib() -> str:
+    """Memory in use on the GPU, from nvidia-smi (while the server is up)."""
+    query = ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"]
+    return subprocess.run(query, check=True, capture_output=True, text=True).stdout.strip()
+
+
 def _stdin_rate(model_dir: Path, lines: int) -> float:
     record = json.dumps({"features": json.loads(BODY)["features"]}) + "\n"
     payload = (record * lines).encode()
@@ -111,6 +117,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batch-delay-ms", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads in our server")
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu", help="our server's DEVICE (cuda needs onnxruntime-gpu)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
@@ -149,9 +158,12 @@ def main() -> None:
                     "MAX_BATCH_SIZE": str(batch),
                     "MAX_BATCH_DELAY_MS": str(delay),
                     "INFERENCE_THREADS": str(args.threads),
+                    "DEVICE": args.device,
                 }
                 with _process([sys.executable, "-m", "mlops_inference"], ours_env, port):
                     results.append(_wrk(port, script, args.duration, args.connections, f"ours (batch {batch}, {delay} ms)"))
+                    if args.device == "cuda":
+                        print(f"{label:22s} GPU memory used at batch {batch}: {_gpu_memory_mib()} MiB")
             for result in results:
                 print(
                     f"{label:22s} {result.server:34s} {result.requests_per_s:8.0f} {result.p50_ms:7.2f} "
