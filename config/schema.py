@@ -354,6 +354,10 @@ class AlarmSettings(_Model):
         return self
 
 
+# Each endpoint is the stack mlops-<env>-<name>; these names belong to the other stacks.
+RESERVED_ENDPOINT_NAMES = frozenset({"foundation", "batch"})
+
+
 class Endpoint(_Model):
     """A real-time endpoint with weighted production variants."""
 
@@ -365,6 +369,10 @@ class Endpoint(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
+        if value.lower() in RESERVED_ENDPOINT_NAMES:
+            raise ValueError(
+                f"'{value}' is reserved: endpoint stacks are named mlops-<env>-<endpoint> beside mlops-<env>-foundation and -batch"
+            )
         return _sagemaker_name(value)
 
     @model_validator(mode="after")

@@ -137,6 +137,11 @@ def test_endpoint_name_at_most_63_characters() -> None:
     _assert_problem(_problems(_set(("endpoints", 0, "name"), "a" * 64)), "endpoints[0].name", "1-63 characters")
 
 
+@pytest.mark.parametrize("name", ["foundation", "Batch"])
+def test_endpoint_name_may_not_collide_with_other_stacks(name: str) -> None:
+    _assert_problem(_problems(_set(("endpoints", 0, "name"), name)), "endpoints[0].name", "is reserved", "mlops-<env>-foundation")
+
+
 def test_endpoint_names_unique() -> None:
     problems = _problems(lambda d: d["endpoints"].append(copy.deepcopy(d["endpoints"][0])))
     _assert_problem(problems, "endpoints[1].name", "repeats endpoint 'caller-risk'")
