@@ -371,7 +371,8 @@ class Endpoint(_Model):
     def _name(cls, value: str) -> str:
         if value.lower() in RESERVED_ENDPOINT_NAMES:
             raise ValueError(
-                f"'{value}' is reserved: endpoint stacks are named mlops-<env>-<endpoint> beside mlops-<env>-foundation and -batch"
+                f"'{value}' is reserved: endpoint stacks are named mlops-<env>-<endpoint>, "
+                "beside mlops-<env>-foundation and mlops-<env>-batch"
             )
         return _sagemaker_name(value)
 
