@@ -1,10 +1,10 @@
 """Encrypted storage for the ML platform: one customer key and the buckets it protects.
 
-Every bucket here is SSE-KMS with the customer-managed key (bucket keys on, so KMS is
+Every bucket here is SSE-KMS with a customer-managed key (bucket keys on, so KMS is
 called per bucket-key period rather than per object), TLS 1.2+ only, public access
-blocked, ACLs disabled, versioned, and logs its access to the log bucket. The log
-bucket is SSE-KMS too: S3's logging service principal is granted use of the key
-(aws:SourceAccount-scoped) by CDK, which is what makes a KMS-encrypted log target work.
+blocked, ACLs disabled, versioned, and logs its access to the log bucket. The log bucket
+has a key of its own: CDK grants S3's logging service principal use of the log target's
+key (with no account condition), and that grant must never reach the data key.
 """
 
 from __future__ import annotations
@@ -112,20 +112,31 @@ class MlStorage(Construct):
     ) -> None:
         super().__init__(scope, id)
         lifecycle = capture_lifecycle or CaptureLifecycle()
+        pending_window = cdk.Duration.days(7 if removal_policy == cdk.RemovalPolicy.DESTROY else 30)
         self.key = kms.Key(
             self,
             "DataKey",
             description="Encrypts ML data, model artifacts, captured inference data and monitoring output",
             enable_key_rotation=True,
             removal_policy=removal_policy,
-            pending_window=cdk.Duration.days(7 if removal_policy == cdk.RemovalPolicy.DESTROY else 30),
+            pending_window=pending_window,
+        )
+        self.access_logs_key = kms.Key(
+            self,
+            "AccessLogsKey",
+            description="Encrypts S3 server access logs of the ML platform's buckets",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+            pending_window=pending_window,
         )
 
-        def bucket(name: str, logs: s3.IBucket | None, rules: list[s3.LifecycleRule] | None = None) -> s3.Bucket:
+        def bucket(
+            name: str, logs: s3.IBucket | None, rules: list[s3.LifecycleRule] | None = None, key: kms.IKey | None = None
+        ) -> s3.Bucket:
             return SecureBucket(
                 self,
                 name,
-                encryption_key=self.key,
+                encryption_key=key or self.key,
                 access_logs_bucket=logs,
                 removal_policy=removal_policy,
                 noncurrent_version_expiration=noncurrent_version_expiration,
@@ -133,7 +144,10 @@ class MlStorage(Construct):
             ).bucket
 
         self.access_logs = bucket(
-            "AccessLogs", None, [s3.LifecycleRule(id="expire-access-logs", expiration=access_log_retention)]
+            "AccessLogs",
+            None,
+            [s3.LifecycleRule(id="expire-access-logs", expiration=access_log_retention)],
+            key=self.access_logs_key,
         )
         self.data = bucket("Data", self.access_logs)
         self.artifacts = bucket("Artifacts", self.access_logs)

@@ -24,14 +24,25 @@ def test_five_buckets_data_artifacts_capture_monitoring_logs(dev: Synthesized) -
     assert len(names) == 5
 
 
-def test_every_bucket_is_sse_kms_with_the_customer_key_and_bucket_keys(dev: Synthesized) -> None:
+def test_every_bucket_is_sse_kms_with_a_customer_key_and_bucket_keys(dev: Synthesized) -> None:
     data_key = next(k for k in _key_ids(dev) if "DataKey" in k)
+    log_key = next(k for k in _key_ids(dev) if "AccessLogsKey" in k)
     for name, bucket in _buckets(dev).items():
         (rule,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
         assert rule["BucketKeyEnabled"] is True, name
         default = rule["ServerSideEncryptionByDefault"]
         assert default["SSEAlgorithm"] == "aws:kms", name
-        assert default["KMSMasterKeyID"] == {"Fn::GetAtt": [data_key, "Arn"]}, name
+        expected = log_key if "AccessLogs" in name else data_key
+        assert default["KMSMasterKeyID"] == {"Fn::GetAtt": [expected, "Arn"]}, name
+
+
+def test_data_key_admits_no_service_principal(dev: Synthesized) -> None:
+    # S3's logging service is granted the log bucket's key (by CDK, without an account
+    # condition); it must never be granted the key that protects data and models.
+    keys = resources_of_type(dev.template_json(dev.stacks.foundation.stack_name), "AWS::KMS::Key")
+    data_key = next(v for k, v in keys.items() if "DataKey" in k)
+    principals = [s["Principal"] for s in data_key["Properties"]["KeyPolicy"]["Statement"]]
+    assert principals == [{"AWS": "arn:aws:iam::111111111111:root"}]
 
 
 def test_every_bucket_blocks_public_access_and_disables_acls(dev: Synthesized) -> None:
@@ -112,7 +123,7 @@ def test_noncurrent_versions_and_stale_uploads_are_tidied(dev: Synthesized) -> N
 
 def test_keys_rotate(dev: Synthesized) -> None:
     keys = resources_of_type(dev.template_json(dev.stacks.foundation.stack_name), "AWS::KMS::Key")
-    assert len(keys) == 2  # data key and alert-topic key
+    assert len(keys) == 3  # data, access logs, alert topic
     for name, key in keys.items():
         assert key["Properties"]["EnableKeyRotation"] is True, name
 
