@@ -11,11 +11,16 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from mlops_constructs.endpoint import ModelEndpoint
 from mlops_constructs.naming import SCHEDULED_ACTION_NAME_RULE, is_scheduled_action_name
 from mlops_constructs.schedule import validate_cron
+
+
+_SLR_PRINCIPAL = "sagemaker.application-autoscaling.amazonaws.com"
+_SLR_NAME = "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
 
 
 @dataclass(frozen=True)
@@ -56,9 +61,23 @@ class VariantAutoscaling(Construct):
         if len(set(names)) != len(names):
             raise ValueError(f"{owner}: scheduled action names must be unique ({', '.join(names)})")
 
+        # Application Auto Scaling acts through its service-linked role for SageMaker (created
+        # on first use). Naming it stops the L2 from adding an empty role of its own per target.
+        service_linked_role = iam.Role.from_role_arn(
+            self,
+            "ServiceLinkedRole",
+            cdk.Stack.of(self).format_arn(
+                service="iam",
+                region="",
+                resource="role",
+                resource_name=f"aws-service-role/{_SLR_PRINCIPAL}/{_SLR_NAME}",
+            ),
+            mutable=False,
+        )
         self.target = appscaling.ScalableTarget(
             self,
             "Target",
+            role=service_linked_role,
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
             resource_id=endpoint.variant_resource_id(variant_name),
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",

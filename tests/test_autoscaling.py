@@ -22,6 +22,16 @@ def test_scalable_target_per_autoscaled_variant_with_min_max(prod: Synthesized) 
     assert champion["ServiceNamespace"] == "sagemaker"
 
 
+def test_scaling_acts_through_the_sagemaker_service_linked_role(prod: Synthesized) -> None:
+    template = prod.template_json(prod.stacks.endpoints["caller-risk"].stack_name)
+    assert not [name for name in template["Resources"] if "TargetRole" in name]  # no empty per-target roles
+    for target in _targets(prod, "caller-risk").values():
+        assert target["Properties"]["RoleARN"] == (
+            "arn:aws:iam::222222222222:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+            "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+        )
+
+
 def test_scalable_target_resource_id_depends_on_the_endpoint(prod: Synthesized) -> None:
     resource_id = _targets(prod, "caller-risk")["champion"]["Properties"]["ResourceId"]["Fn::Join"][1]
     assert resource_id[0] == "endpoint/"
