@@ -18,7 +18,6 @@ from mlops_constructs.endpoint import ModelEndpoint
 from mlops_constructs.naming import SCHEDULED_ACTION_NAME_RULE, is_scheduled_action_name
 from mlops_constructs.schedule import validate_cron
 
-
 _SLR_PRINCIPAL = "sagemaker.application-autoscaling.amazonaws.com"
 _SLR_NAME = "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
 
