@@ -33,6 +33,9 @@ ARTIFACTS_SCHEME = "artifacts://"
 MAX_VARIANTS = 10  # CreateEndpointConfig: ProductionVariants, 1-10 items
 MAX_TAGS = 50  # CreateEndpointConfig/CreateModel: Tags, at most 50
 _ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")  # ContainerDefinition.Environment
+# SageMaker allows 100 variables; the platform adds MAX_BATCH_SIZE, MAX_BATCH_DELAY_MS,
+# MLOPS_ENDPOINT and MLOPS_VARIANT.
+MAX_USER_ENVIRONMENT = 100 - 4
 _TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
@@ -260,8 +263,10 @@ class _ContainerSpec(_Model):
     @field_validator("environment")
     @classmethod
     def _environment(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > 100:
-            raise ValueError(f"{len(value)} variables; SageMaker accepts at most 100")
+        if len(value) > MAX_USER_ENVIRONMENT:
+            raise ValueError(
+                f"{len(value)} variables; at most {MAX_USER_ENVIRONMENT} (SageMaker accepts 100, the platform sets 4)"
+            )
         bad = [key for key in value if not _ENV_KEY.match(key)]
         if bad:
             raise ValueError(

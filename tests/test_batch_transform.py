@@ -65,8 +65,10 @@ def test_output_and_volume_are_kms_encrypted(dev: Synthesized) -> None:
 
 
 def test_batching_settings_reach_the_container(dev: Synthesized) -> None:
-    params = _definition(dev)["States"]["Transform"]["Parameters"]
-    assert params["Environment"] == {"MAX_BATCH_SIZE": "256", "MAX_BATCH_DELAY_MS": "0"}
+    (model,) = resources_of_type(_template(dev), "AWS::SageMaker::Model").values()
+    assert model["Properties"]["PrimaryContainer"]["Environment"] == {"MAX_BATCH_SIZE": "256", "MAX_BATCH_DELAY_MS": "0"}
+    # Not repeated on the job, whose Environment map holds at most 16 entries.
+    assert "Environment" not in _definition(dev)["States"]["Transform"]["Parameters"]
 
 
 def test_transform_role_limited_to_its_prefixes(dev: Synthesized) -> None:

@@ -324,6 +324,11 @@ def test_environment_variable_names() -> None:
     _assert_problem(problems, "endpoints[0].variants[0].environment", "not valid environment variable names: 1BAD")
 
 
+def test_environment_leaves_room_for_platform_variables() -> None:
+    problems = _problems(_set((*CHAMPION, "environment"), {f"V{i}": "x" for i in range(97)}))
+    _assert_problem(problems, "endpoints[0].variants[0].environment", "97 variables; at most 96")
+
+
 def test_alert_emails_are_addresses() -> None:
     _assert_problem(_problems(lambda d: d.update(alerts={"emails": ["oncall"]})), "alerts.emails", "not an email address: oncall")
 
