@@ -468,7 +468,7 @@ class MlopsConfig(_Model):
             folder = image.folder or key
             if not CONTAINER_FOLDER.match(key):
                 raise ValueError(f"image key '{key}' must be lower-case letters, digits, '-' or '_'")
-            if root is not None and not (root / "containers" / folder / "Dockerfile").is_file():
+            if root is not None and not _has_dockerfile(root, folder):
                 raise ValueError(f"image '{key}': containers/{folder}/Dockerfile does not exist ({_folders_hint(root)})")
         return value
 
@@ -499,6 +499,10 @@ def _root(info: ValidationInfo) -> Path | None:
     return context.get("root") if isinstance(context, dict) else None
 
 
+def _has_dockerfile(root: Path, folder: str) -> bool:
+    return (root / "containers" / folder / "Dockerfile").is_file()
+
+
 def _folders_hint(root: Path) -> str:
     folders = sorted(p.parent.name for p in (root / "containers").glob("*/Dockerfile"))
     return f"folders with a Dockerfile: {', '.join(folders) or 'none'}"
@@ -513,7 +517,7 @@ def _image_problem(image: str, images: dict[str, Image], root: Path | None) -> s
         return None
     if image in images:
         return None
-    if root is not None and not (root / "containers" / image / "Dockerfile").is_file():
+    if root is not None and not _has_dockerfile(root, image):
         keys = f"images keys: {', '.join(sorted(images)) or 'none'}; "
         return f"'{image}' is neither an images key nor a folder under containers/ ({keys}{_folders_hint(root)})"
     return None

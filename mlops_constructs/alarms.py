@@ -13,12 +13,12 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from mlops_constructs.endpoint import ModelEndpoint
+from mlops_constructs.keys import customer_key
 
 
 class AlertTopic(Construct):
@@ -37,14 +37,7 @@ class AlertTopic(Construct):
     ) -> None:
         super().__init__(scope, id)
         stack = cdk.Stack.of(self)
-        self.key = kms.Key(
-            self,
-            "Key",
-            description="Encrypts the ML platform's alert topic",
-            enable_key_rotation=True,
-            removal_policy=removal_policy,
-            pending_window=cdk.Duration.days(7 if removal_policy == cdk.RemovalPolicy.DESTROY else 30),
-        )
+        self.key = customer_key(self, "Key", description="Encrypts the ML platform's alert topic", removal_policy=removal_policy)
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToPublish",

@@ -18,13 +18,13 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from mlops_constructs.artifacts import ModelArtifact
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.instance_types import InstanceTypeError, parse_instance_type
+from mlops_constructs.models import container_model
 from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
 from mlops_constructs.naming import SAGEMAKER_NAME_RULE, is_sagemaker_name
 from mlops_constructs.roles import SageMakerExecutionRole
@@ -87,8 +87,7 @@ class BatchTransform(Construct):
         )
         execution.allow_logs_and_metrics(f"{name}-*")
         role = self.role = execution.role
-        model.grant_read(role)
-        image.grant_pull(role)
+        self.model = container_model(self, "Model", role=role, model=model, image=image, environment=environment)
         inputs = data_bucket.arn_for_objects(f"{input_prefix(name)}*")
         outputs = data_bucket.arn_for_objects(f"{output_prefix(name)}*")
         role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[inputs]))
@@ -107,19 +106,6 @@ class BatchTransform(Construct):
             acknowledge_resource(
                 role, resource, f"The transform job {what} named at run time; the grant is limited to this transform's prefix."
             )
-
-        self.model = sagemaker.CfnModel(
-            self,
-            "Model",
-            execution_role_arn=role.role_arn,
-            enable_network_isolation=True,
-            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=image.image_uri, model_data_url=model.s3_url, environment=dict(environment or {}) or None
-            ),
-        )
-        policy = role.node.try_find_child("DefaultPolicy")
-        if policy is not None:
-            self.model.node.add_dependency(policy)
 
         locations = sfn.Pass(
             self,

@@ -23,6 +23,7 @@ from constructs import Construct
 from mlops_constructs.artifacts import ModelArtifact
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.instance_types import InstanceType, InstanceTypeError, parse_instance_type
+from mlops_constructs.models import container_model
 from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
 from mlops_constructs.naming import SAGEMAKER_NAME_RULE, is_sagemaker_name
 from mlops_constructs.roles import SageMakerExecutionRole
@@ -89,10 +90,9 @@ class ModelEndpoint(Construct):
     ) -> None:
         super().__init__(scope, id)
         owner = f"ModelEndpoint({id})"
-        self._validate(owner, endpoint_name, variants, data_capture)
+        self.instance_types: dict[str, InstanceType] = self._validate(owner, endpoint_name, variants, data_capture)
         self.endpoint_name = endpoint_name
         self.variant_names = [v.name for v in variants]
-        self.instance_types: dict[str, InstanceType] = {v.name: parse_instance_type(v.instance_type) for v in variants}
 
         if role is None:
             execution = SageMakerExecutionRole(
@@ -101,31 +101,19 @@ class ModelEndpoint(Construct):
             execution.allow_logs_and_metrics(endpoint_name)
             role = execution.role
         self.role = role
-        for spec in variants:
-            spec.model.grant_read(role)
-            spec.image.grant_pull(role)
-
-        self.models: dict[str, sagemaker.CfnModel] = {}
-        for spec in variants:
-            model = sagemaker.CfnModel(
+        self.models: dict[str, sagemaker.CfnModel] = {
+            spec.name: container_model(
                 self,
                 f"Model-{spec.name}",
-                execution_role_arn=role.role_arn,
-                enable_network_isolation=spec.network_isolation,
-                primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                    image=spec.image.image_uri,
-                    model_data_url=spec.model.s3_url,
-                    # The container labels its own metrics with these (see the inference README).
-                    environment={**spec.environment, "MLOPS_ENDPOINT": endpoint_name, "MLOPS_VARIANT": spec.name},
-                ),
+                role=role,
+                model=spec.model,
+                image=spec.image,
+                # The container labels its own metrics with these (see the inference README).
+                environment={**spec.environment, "MLOPS_ENDPOINT": endpoint_name, "MLOPS_VARIANT": spec.name},
+                network_isolation=spec.network_isolation,
             )
-            # SageMaker checks the role's access when it creates the model and starts
-            # instances: the role's policy must exist first, or the deploy races it.
-            # (The role itself is already ordered by the GetAtt on its ARN.)
-            policy = role.node.try_find_child("DefaultPolicy")
-            if policy is not None:
-                model.node.add_dependency(policy)
-            self.models[spec.name] = model
+            for spec in variants
+        }
 
         capture_config = None
         if data_capture is not None:
@@ -198,10 +186,12 @@ class ModelEndpoint(Construct):
         )
 
     @staticmethod
-    def _validate(owner: str, name: str, variants: Sequence[VariantSpec], capture: DataCapture | None) -> None:
+    def _validate(owner: str, name: str, variants: Sequence[VariantSpec], capture: DataCapture | None) -> dict[str, InstanceType]:
+        """Raise on invalid props; return each variant's parsed instance type."""
         _check(owner, is_sagemaker_name(name), f"endpoint_name '{name}' is invalid: {SAGEMAKER_NAME_RULE}")
         _check(owner, 1 <= len(variants) <= MAX_VARIANTS, f"variants: {len(variants)} given; an endpoint takes 1-{MAX_VARIANTS}")
         seen: set[str] = set()
+        instance_types: dict[str, InstanceType] = {}
         for index, spec in enumerate(variants):
             where = f"variants[{index}]"
             _check(owner, is_sagemaker_name(spec.name), f"{where}.name '{spec.name}' is invalid: {SAGEMAKER_NAME_RULE}")
@@ -210,7 +200,7 @@ class ModelEndpoint(Construct):
             _check(owner, spec.weight >= 0, f"{where}.weight {spec.weight} is negative")
             _check(owner, spec.initial_instance_count >= 1, f"{where}.initial_instance_count must be at least 1")
             try:
-                parse_instance_type(spec.instance_type)
+                instance_types[spec.name] = parse_instance_type(spec.instance_type)
             except InstanceTypeError as error:
                 raise ValueError(f"{owner}: {where}.instance_type {error}") from None
         _check(owner, any(v.weight > 0 for v in variants), "variants: at least one weight must be above 0")
@@ -221,6 +211,7 @@ class ModelEndpoint(Construct):
                 f"data_capture.sampling_percent {capture.sampling_percent} is outside 0-100",
             )
             _check(owner, capture.capture_input or capture.capture_output, "data_capture: capture input, output or both")
+        return instance_types
 
     @property
     def endpoint_arn(self) -> str:

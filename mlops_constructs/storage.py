@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from mlops_constructs.keys import customer_key
 from mlops_constructs.nag import NagAck, acknowledge
 
 
@@ -112,22 +112,17 @@ class MlStorage(Construct):
     ) -> None:
         super().__init__(scope, id)
         lifecycle = capture_lifecycle or CaptureLifecycle()
-        pending_window = cdk.Duration.days(7 if removal_policy == cdk.RemovalPolicy.DESTROY else 30)
-        self.key = kms.Key(
+        self.key = customer_key(
             self,
             "DataKey",
             description="Encrypts ML data, model artifacts, captured inference data and monitoring output",
-            enable_key_rotation=True,
             removal_policy=removal_policy,
-            pending_window=pending_window,
         )
-        self.access_logs_key = kms.Key(
+        self.access_logs_key = customer_key(
             self,
             "AccessLogsKey",
             description="Encrypts S3 server access logs of the ML platform's buckets",
-            enable_key_rotation=True,
             removal_policy=removal_policy,
-            pending_window=pending_window,
         )
 
         def bucket(
@@ -168,10 +163,3 @@ class MlStorage(Construct):
             ],
         )
         self.monitoring = bucket("Monitoring", self.access_logs)
-
-    def grant_capture_write(self, grantee: iam.IGrantable, prefix: str) -> None:
-        """Let `grantee` write captured data under `prefix/` (and encrypt it with the key)."""
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.capture.arn_for_objects(f"{prefix}/*")])
-        )
-        self.key.grant(grantee, "kms:GenerateDataKey", "kms:Decrypt")
