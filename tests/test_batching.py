@@ -77,9 +77,10 @@ def test_batch_closes_at_max_size_without_waiting_for_the_delay() -> None:
     assert model.calls == [4, 4]  # a 10 s delay never elapsed
 
 
-def test_a_failing_batch_fails_only_its_requests() -> None:
+def test_a_failing_batch_is_retried_per_request_so_only_the_faulty_one_fails() -> None:
+    model = CountingModel(fail_on=-1.0)
+
     async def scenario() -> tuple[list[Outcome], list[Outcome]]:
-        model = CountingModel(fail_on=-1.0)
         loop = asyncio.get_running_loop()
         batcher = DynamicBatcher(model.predict, n_features=3, max_batch_size=4, max_delay_s=0.01, loop=loop)
         try:
@@ -90,7 +91,9 @@ def test_a_failing_batch_fails_only_its_requests() -> None:
         return failed, later
 
     failed, later = asyncio.run(scenario())
-    assert all(isinstance(r, RuntimeError) for r in failed)
+    assert isinstance(failed[0], RuntimeError)
+    assert _ok(failed[1]) == [2]  # shared the failed batch, answered by its retry
+    assert model.calls[:3] == [2, 1, 1]
     assert _ok(later[0]) == [3]
 
 

@@ -159,10 +159,13 @@ def test_cli_reports_missing_files(capsys: pytest.CaptureFixture[str]) -> None:
 def test_emf_record_is_valid_embedded_metric_format() -> None:
     requests = RequestStats(requests=10, client_errors=1, latency_ms=[1.0, 2.0, 3.0])
     batches = BatchStats(batches=2, rows=10, inference_ms=[0.5, 0.7], queue_ms=[0.1] * 10)
-    record = json.loads(emf_line(emf_record(requests, batches, model="caller-risk", variant="champion", now_ms=1)))
+    record = json.loads(
+        emf_line(emf_record(requests, batches, model="caller-risk", variant="champion", endpoint="caller-risk-ep", now_ms=1))
+    )
     (directive,) = record["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == NAMESPACE
-    assert directive["Dimensions"] == [["Model", "Variant"]]
+    assert directive["Dimensions"] == [["EndpointName", "Variant", "Model"]]
+    assert record["EndpointName"] == "caller-risk-ep"
     for metric in directive["Metrics"]:
         assert metric["Name"] in record  # every declared metric has a value
     assert (record["Requests"], record["MeanBatchSize"], record["Variant"]) == (10, 5.0, "champion")

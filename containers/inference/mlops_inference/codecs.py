@@ -161,6 +161,10 @@ class Codec:
             matrix = np.array(rows, dtype=np.float32)
         except (ValueError, TypeError):
             raise RequestError(f"{where}: every feature value must be a number") from None
+        if matrix.ndim != 2 or matrix.shape[1] != self.n_features:
+            # e.g. rows nested one level too deep: each "value" is itself a list. Caught here,
+            # per request, so that it can never reach (and fail) a batch shared with others.
+            raise RequestError(f"{where}: every feature value must be a number, not a list (rows nested too deep?)")
         return self._check_finite(matrix, where)
 
     @staticmethod
@@ -203,7 +207,37 @@ def encode(risk: np.ndarray, threshold: float, decoded: Decoded, accept: str) ->
     raise RequestError(f"unsupported Accept {accept!r}; use {JSON}, {JSONL} or {CSV}", status=406)
 
 
+SUPPORTED = (JSON, JSONL, CSV)
+
+
 def negotiate(accept_header: str | None, content_type: str) -> str:
-    """The response media type: Accept if given (and not */*), else the request's type."""
-    accept = media_type(accept_header, content_type)
-    return content_type if accept in {"*/*", ""} else accept
+    """The response media type for an Accept header (RFC 9110 12.5.1), else the request's type.
+
+    A list is honoured by quality (`q`), first listed first among equals; `*/*` and
+    `application/*` match the request's type when they can. Returns the first listed type
+    when nothing listed is supported, for the 406 message.
+    """
+    if not accept_header or not accept_header.strip():
+        return content_type
+    choices: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept_header.split(",")):
+        value, *params = part.split(";")
+        kind = _ALIASES.get(value.strip().lower(), value.strip().lower())
+        quality = 1.0
+        for param in params:
+            name, _, number = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(number)
+                except ValueError:
+                    quality = 0.0
+        if kind and quality > 0:
+            choices.append((-quality, index, kind))
+    for _, _, kind in sorted(choices):
+        if kind in SUPPORTED:
+            return kind
+        if kind == "*/*" or (kind == "application/*" and content_type.startswith("application/")):
+            return content_type if content_type in SUPPORTED else JSON
+        if kind == "text/*":
+            return CSV
+    return choices[0][2] if choices else accept_header.strip()  # everything refused (q=0)

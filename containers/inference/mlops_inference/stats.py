@@ -9,42 +9,60 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mlops_inference.batching import BatchStats
+from mlops_inference.histogram import LatencyHistogram
 
 NAMESPACE = "MLOps/Inference"
 
 
 @dataclass
 class RequestStats:
-    """Counters written by the event loop."""
+    """Counters written by the event loop; latencies in a fixed-size histogram."""
 
     requests: int = 0
     client_errors: int = 0
     server_errors: int = 0
-    latency_ms: list[float] = field(default_factory=list)
+    latency_ms: LatencyHistogram | Sequence[float] = field(default_factory=LatencyHistogram)
+
+    def record_latency(self, ms: float) -> None:
+        latency = self.latency_ms
+        if not isinstance(latency, LatencyHistogram):
+            latency = self.latency_ms = LatencyHistogram(latency)
+        latency.add(ms)
 
     def take(self) -> RequestStats:
         snapshot = RequestStats(self.requests, self.client_errors, self.server_errors, self.latency_ms)
         self.requests = self.client_errors = self.server_errors = 0
-        self.latency_ms = []
+        self.latency_ms = LatencyHistogram()
         return snapshot
 
 
-def _percentiles(values: list[float]) -> tuple[float, float]:
-    if not values:
+def _percentiles(values: LatencyHistogram | Sequence[float]) -> tuple[float, float]:
+    if not len(values):
         return 0.0, 0.0
+    if isinstance(values, LatencyHistogram):
+        return round(values.percentile(50), 3), round(values.percentile(99), 3)
     p50, p99 = np.percentile(np.asarray(values), [50, 99])
     return round(float(p50), 3), round(float(p99), 3)
 
 
 def emf_record(
-    requests: RequestStats, batches: BatchStats, *, model: str, variant: str, now_ms: int | None = None
+    requests: RequestStats,
+    batches: BatchStats,
+    *,
+    model: str,
+    variant: str,
+    endpoint: str = "unknown",
+    now_ms: int | None = None,
 ) -> dict[str, Any]:
+    """One EMF record. Dimensions: EndpointName (MLOPS_ENDPOINT), Variant (MLOPS_VARIANT) and
+    Model: two endpoints whose variants share a name keep apart."""
     latency_p50, latency_p99 = _percentiles(requests.latency_ms)
     inference_p50, inference_p99 = _percentiles(batches.inference_ms)
     queue_p50, queue_p99 = _percentiles(batches.queue_ms)
@@ -68,13 +86,14 @@ def emf_record(
             "CloudWatchMetrics": [
                 {
                     "Namespace": NAMESPACE,
-                    "Dimensions": [["Model", "Variant"]],
+                    "Dimensions": [["EndpointName", "Variant", "Model"]],
                     "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in values.items()],
                 }
             ],
         },
-        "Model": model,
+        "EndpointName": endpoint,
         "Variant": variant,
+        "Model": model,
     }
     record.update({name: value for name, (value, _) in values.items()})
     return record
