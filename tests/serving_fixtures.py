@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from config.loader import REPO_ROOT
@@ -57,3 +58,64 @@ def server_process(model_dir: Path, **extra: str) -> Iterator[tuple[int, subproc
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
+def read_response(sock: socket.socket, buffer: bytearray, *, head: bool = False) -> RawResponse | None:
+    """One HTTP response from `sock` (bytes already read are in `buffer`); None if the server closed first.
+
+    The socket's own timeout bounds each read.
+    """
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        buffer += chunk
+    end = buffer.index(b"\r\n\r\n")
+    status_line, *lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
+    if not status_line.startswith("HTTP/1."):
+        raise ValueError(f"not a response: {status_line[:80]!r} (a body left over from the previous one?)")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    length = 0 if head else int(headers.get("content-length", "0"))
+    del buffer[: end + 4]
+    while len(buffer) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed after {len(buffer)} of {length} body bytes")
+        buffer += chunk
+    body = bytes(buffer[:length])
+    del buffer[:length]
+    return RawResponse(int(status_line.split()[1]), headers, body)
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """True once the server has closed `sock` (reads EOF or a reset); False if the read timed out."""
+    try:
+        return sock.recv(65536) == b""
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        return True
+
+
+def http_request(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None, version: str = "1.1") -> bytes:
+    """The bytes of one request (Content-Length added when there is a body)."""
+    lines = [f"{method} {path} HTTP/{version}", "Host: 127.0.0.1"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    if body or method == "POST":
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")

@@ -46,6 +46,10 @@ MAX_HEAD_BYTES = 32 * 1024
 # A connection with this many answers pending stops being read until half are written.
 MAX_PIPELINED = 16
 RETRY_AFTER_S = 1
+# After its last answer, a closing connection reads and discards input for at most this long
+# (or this many bytes) so that the answer is not lost to a TCP reset.
+LINGER_S = 2.0
+LINGER_BYTES = 4 * 1024 * 1024
 
 
 class Reply:
@@ -186,6 +190,9 @@ class _Connection(asyncio.Protocol):
         self._paused: set[str] = set()  # why reading is paused: "write", "pipeline", "closing"
         self.closing = False  # no more requests on this connection: answer what is queued, close
         self._reject: tuple[int, str] | None = None
+        self._lingering: asyncio.Transport | None = None  # closed for writing, discarding input
+        self._linger_timer: asyncio.TimerHandle | None = None
+        self._discarded = 0
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -196,8 +203,13 @@ class _Connection(asyncio.Protocol):
             self._close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
+        self.transport = self._lingering = None
         self.app.connections.discard(self)
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+
+    def eof_received(self) -> bool:
+        return False  # the client is done sending: close (a lingering close ends here)
 
     def pause_writing(self) -> None:  # the client is not reading its answers: stop reading its requests
         self.write_paused_since = self.loop.time()
@@ -208,13 +220,23 @@ class _Connection(asyncio.Protocol):
         self._resume("write")
 
     def data_received(self, data: bytes) -> None:
-        if self.closing:
-            return  # requests after a rejected one, or after draining began, are not read
+        if self.closing:  # requests after a rejected one, or after draining began, are not read
+            lingering = self._lingering
+            if lingering is not None:
+                self._discarded += len(data)
+                if self._discarded > LINGER_BYTES:
+                    lingering.abort()
+            return
         in_head = self.in_head
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._fail(400, "protocol upgrade is not supported")
+        except httptools.HttpParserUpgrade:  # the request was answered as plain HTTP/1.1; the parser stops here
+            if self.in_request:
+                self._fail(400, "protocol upgrade is not supported")
+            else:
+                self._stop_reading()
+                if not self.slots:
+                    self._close()
             return
         except httptools.HttpParserError as error:
             status, message = self._reject or (400, f"malformed HTTP request: {error}")
@@ -338,10 +360,24 @@ class _Connection(asyncio.Protocol):
         self._pause("closing")
 
     def _close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()  # after what is buffered has been written
-            self.transport = None
+        """Close after what is buffered has been written, lingering to read (and discard) what
+        the client still sends: closing a socket with unread input makes the kernel send a
+        reset, which can destroy the answer (a 431, say) before the client reads it."""
+        transport = self.transport
+        self.transport = None
+        self.closing = True
         self.app.connections.discard(self)
+        if transport is None or transport.is_closing():
+            return
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        self._lingering = transport
+        self._linger_timer = self.loop.call_later(LINGER_S, transport.close)
+        if self._paused:
+            self._paused.clear()
+            transport.resume_reading()
 
     def _fail(self, status: int, message: str) -> None:
         """Answer a request that broke a limit (after the answers before it), then close."""
