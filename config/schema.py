@@ -27,15 +27,20 @@ from mlops_constructs.naming import (
     parse_ecr_image_uri,
     parse_s3_uri,
 )
+from mlops_constructs.platform_env import (
+    MAX_BATCH_DELAY_MS,
+    MAX_BATCH_SIZE,
+    MAX_USER_ENVIRONMENT,
+    PLATFORM_ENV,
+    SAGEMAKER_MAX_ENVIRONMENT,
+)
 from mlops_constructs.schedule import CronError, validate_cron
+from mlops_constructs.service_limits import MAX_CONCURRENT_PAYLOAD_MB, RETENTION_DAYS
 
 ARTIFACTS_SCHEME = "artifacts://"
 MAX_VARIANTS = 10  # CreateEndpointConfig: ProductionVariants, 1-10 items
 MAX_TAGS = 50  # CreateEndpointConfig/CreateModel: Tags, at most 50
 _ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")  # ContainerDefinition.Environment
-# SageMaker allows 100 variables; the platform adds MAX_BATCH_SIZE, MAX_BATCH_DELAY_MS,
-# MLOPS_ENDPOINT and MLOPS_VARIANT.
-MAX_USER_ENVIRONMENT = 100 - 4
 _TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
@@ -127,6 +132,19 @@ class Storage(_Model):
                 ]
             )
         return self
+
+
+class Logs(_Model):
+    """CloudWatch log groups the platform creates (endpoint and state-machine logs)."""
+
+    retention_days: int = Field(default=90, description="one of the retention periods CloudWatch Logs accepts")
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in RETENTION_DAYS:
+            raise ValueError(f"{value} days: CloudWatch Logs accepts {', '.join(map(str, RETENTION_DAYS))}")
+        return value
 
 
 class Image(_Model):
@@ -231,7 +249,7 @@ class Batching(_Model):
     max_batch_delay_ms: int = Field(default=2, ge=0, le=1000)
 
     def environment(self) -> dict[str, str]:
-        return {"MAX_BATCH_SIZE": str(self.max_batch_size), "MAX_BATCH_DELAY_MS": str(self.max_batch_delay_ms)}
+        return {MAX_BATCH_SIZE: str(self.max_batch_size), MAX_BATCH_DELAY_MS: str(self.max_batch_delay_ms)}
 
 
 class _ContainerSpec(_Model):
@@ -265,7 +283,8 @@ class _ContainerSpec(_Model):
     def _environment(cls, value: dict[str, str]) -> dict[str, str]:
         if len(value) > MAX_USER_ENVIRONMENT:
             raise ValueError(
-                f"{len(value)} variables; at most {MAX_USER_ENVIRONMENT} (SageMaker accepts 100, the platform sets 4)"
+                f"{len(value)} variables; at most {MAX_USER_ENVIRONMENT} "
+                f"(SageMaker accepts {SAGEMAKER_MAX_ENVIRONMENT}, the platform sets {len(PLATFORM_ENV)})"
             )
         bad = [key for key in value if not _ENV_KEY.match(key)]
         if bad:
@@ -424,6 +443,22 @@ class BatchTransformSettings(_ContainerSpec):
     def _instance_type(cls, value: str) -> str:
         return _instance_type(value, "transform")
 
+    @model_validator(mode="after")
+    def _payload_in_flight(self) -> BatchTransformSettings:
+        in_flight = self.max_concurrent_transforms * self.max_payload_mb
+        if in_flight > MAX_CONCURRENT_PAYLOAD_MB:
+            raise CrossFieldError(
+                [
+                    (
+                        ("max_concurrent_transforms",),
+                        f"{self.max_concurrent_transforms} x max_payload_mb {self.max_payload_mb} = {in_flight} MB; "
+                        f"CreateTransformJob allows at most {MAX_CONCURRENT_PAYLOAD_MB} MB in flight per instance "
+                        f"(at most {MAX_CONCURRENT_PAYLOAD_MB // self.max_payload_mb} transforms at {self.max_payload_mb} MB)",
+                    )
+                ]
+            )
+        return self
+
 
 class MlopsConfig(_Model):
     """One environment's desired state."""
@@ -434,6 +469,7 @@ class MlopsConfig(_Model):
     removal_policy: Literal["retain", "destroy"] = "retain"
     alerts: Alerts = Field(default_factory=Alerts)
     storage: Storage = Field(default_factory=Storage)
+    logs: Logs = Field(default_factory=Logs)
     images: dict[str, Image] = Field(default_factory=dict)
     endpoints: list[Endpoint] = Field(default_factory=list)
     batch_transforms: list[BatchTransformSettings] = Field(default_factory=list)

@@ -17,14 +17,22 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from mlops_constructs.endpoint import ModelEndpoint
+from mlops_constructs.endpoint import IModelEndpoint
 from mlops_constructs.keys import customer_key
+from mlops_constructs.validation import Problems
 
 
 class AlertTopic(Construct):
-    """SNS topic for alarms, encrypted with its own key that CloudWatch may use.
+    """SNS topic for alarms and events, encrypted with its own key that the publishers may use.
 
-    A separate key keeps the CloudWatch service principal away from the data key.
+    A topic policy replaces SNS's default policy, and `enforce_ssl` writes one whose only
+    statement is a Deny: without an explicit Allow, CloudWatch's alarm actions fail with
+    "not authorized to perform: SNS:Publish". So each publishing service gets an Allow
+    scoped to this account's alarms or rules (the CloudWatch and EventBridge user guides'
+    confused-deputy conditions), and the same service may use the topic's key (SNS
+    Developer Guide, "Configuring AWS KMS permissions": an encrypted topic needs
+    kms:GenerateDataKey* and kms:Decrypt for the publishing service). A separate key keeps
+    these service principals away from the data key.
     """
 
     def __init__(
@@ -36,20 +44,51 @@ class AlertTopic(Construct):
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, id)
-        stack = cdk.Stack.of(self)
         self.key = customer_key(self, "Key", description="Encrypts the ML platform's alert topic", removal_policy=removal_policy)
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchAlarmsToPublish",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            )
-        )
         self.topic = sns.Topic(self, "Topic", master_key=self.key, enforce_ssl=True)
+        stack = cdk.Stack.of(self)
+        self.allow_service_publish(
+            "cloudwatch.amazonaws.com",
+            stack.format_arn(
+                service="cloudwatch", resource="alarm", resource_name="*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+            ),
+            sid="CloudWatchAlarms",
+        )
+        self.allow_service_publish(
+            "events.amazonaws.com",
+            stack.format_arn(service="events", resource="rule", resource_name="*"),
+            sid="EventBridgeRules",
+        )
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
+
+    def allow_service_publish(self, service: str, source_arn: str, *, sid: str) -> None:
+        """Let `service` publish to the topic (and use its key) on behalf of `source_arn` in this account."""
+        account = cdk.Stack.of(self).account
+        conditions = {"StringEquals": {"aws:SourceAccount": account}, "ArnLike": {"aws:SourceArn": source_arn}}
+        principal = iam.ServicePrincipal(service)
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"Allow{sid}ToPublish",
+                principals=[principal],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=conditions,
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"Allow{sid}ToUseTheTopicKey",
+                principals=[principal],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions=conditions,
+            )
+        )
+
+    def grant_publish(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let `grantee` publish (and encrypt for) the topic."""
+        return self.topic.grant_publish(grantee)
 
 
 class EndpointAlarms(Construct):
@@ -63,7 +102,7 @@ class EndpointAlarms(Construct):
         scope: Construct,
         id: str,
         *,
-        endpoint: ModelEndpoint,
+        endpoint: IModelEndpoint,
         topic: sns.ITopic,
         error_rate_5xx_percent: float = 1.0,
         model_latency_p99: cdk.Duration = cdk.Duration.seconds(1),
@@ -71,10 +110,13 @@ class EndpointAlarms(Construct):
         datapoints_to_alarm: int = 3,
     ) -> None:
         super().__init__(scope, id)
-        if not 0 < error_rate_5xx_percent <= 100:
-            raise ValueError(f"EndpointAlarms({id}): error_rate_5xx_percent must be in (0, 100]")
-        if not 1 <= datapoints_to_alarm <= evaluation_periods:
-            raise ValueError(f"EndpointAlarms({id}): need 1 <= datapoints_to_alarm <= evaluation_periods")
+        problems = Problems(self)
+        problems.check(0 < error_rate_5xx_percent <= 100, f"error_rate_5xx_percent {error_rate_5xx_percent} must be in (0, 100]")
+        problems.check(
+            1 <= datapoints_to_alarm <= evaluation_periods,
+            f"need 1 <= datapoints_to_alarm ({datapoints_to_alarm}) <= evaluation_periods ({evaluation_periods})",
+        )
+        problems.raise_if_any()
         period = cdk.Duration.minutes(1)
         name = endpoint.endpoint_name
         self.error_rate_alarms: dict[str, cloudwatch.Alarm] = {}
@@ -83,7 +125,7 @@ class EndpointAlarms(Construct):
             rate = cloudwatch.MathExpression(
                 expression="100 * errors / invocations",
                 using_metrics={
-                    "errors": endpoint.metric_5xx_errors(variant, period),
+                    "errors": endpoint.metric_5xx_errors(variant, period=period),
                     "invocations": endpoint.metric_invocations(variant, period=period),
                 },
                 label=f"{name}/{variant} 5xx %",

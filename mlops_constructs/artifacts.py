@@ -22,7 +22,7 @@ class ModelArtifact(abc.ABC):
         """The `ModelDataUrl` (may be a CloudFormation token)."""
 
     @abc.abstractmethod
-    def grant_read(self, grantee: iam.IGrantable) -> None:
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow `grantee` to read this one object (and decrypt it where we own the key)."""
 
     @staticmethod
@@ -46,6 +46,10 @@ class ModelArtifact(abc.ABC):
         return _AssetArtifact(s3_assets.Asset(scope, id, path=path))
 
 
+def _read(grantee: iam.IGrantable, object_arn: str) -> iam.Grant:
+    return iam.Grant.add_to_principal(grantee=grantee, actions=["s3:GetObject"], resource_arns=[object_arn])
+
+
 class _BucketArtifact(ModelArtifact):
     def __init__(self, bucket: s3.IBucket, key: str) -> None:
         self._bucket = bucket
@@ -55,12 +59,11 @@ class _BucketArtifact(ModelArtifact):
     def s3_url(self) -> str:
         return self._bucket.s3_url_for_object(self._key)
 
-    def grant_read(self, grantee: iam.IGrantable) -> None:
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self._bucket.arn_for_objects(self._key)])
-        )
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        grant = _read(grantee, self._bucket.arn_for_objects(self._key))
         if self._bucket.encryption_key:
-            self._bucket.encryption_key.grant(grantee, "kms:Decrypt")
+            grant = grant.combine(self._bucket.encryption_key.grant(grantee, "kms:Decrypt"))
+        return grant
 
 
 class _ExternalArtifact(ModelArtifact):
@@ -71,9 +74,8 @@ class _ExternalArtifact(ModelArtifact):
     def s3_url(self) -> str:
         return self._uri.uri
 
-    def grant_read(self, grantee: iam.IGrantable) -> None:
-        arn = f"arn:{cdk.Aws.PARTITION}:s3:::{self._uri.bucket}/{self._uri.key}"
-        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[arn]))
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        return _read(grantee, f"arn:{cdk.Aws.PARTITION}:s3:::{self._uri.bucket}/{self._uri.key}")
 
 
 class _AssetArtifact(ModelArtifact):
@@ -84,10 +86,5 @@ class _AssetArtifact(ModelArtifact):
     def s3_url(self) -> str:
         return self._asset.s3_object_url
 
-    def grant_read(self, grantee: iam.IGrantable) -> None:
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[self._asset.bucket.arn_for_objects(self._asset.s3_object_key)],
-            )
-        )
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        return _read(grantee, self._asset.bucket.arn_for_objects(self._asset.s3_object_key))

@@ -14,9 +14,10 @@ from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from mlops_constructs.endpoint import ModelEndpoint
+from mlops_constructs.endpoint import IModelEndpoint
 from mlops_constructs.naming import SCHEDULED_ACTION_NAME_RULE, is_scheduled_action_name
 from mlops_constructs.schedule import validate_cron
+from mlops_constructs.validation import Problems, is_token
 
 _SLR_PRINCIPAL = "sagemaker.application-autoscaling.amazonaws.com"
 _SLR_NAME = "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
@@ -41,7 +42,7 @@ class VariantAutoscaling(Construct):
         scope: Construct,
         id: str,
         *,
-        endpoint: ModelEndpoint,
+        endpoint: IModelEndpoint,
         variant_name: str,
         min_capacity: int,
         max_capacity: int,
@@ -51,14 +52,28 @@ class VariantAutoscaling(Construct):
         scheduled: Sequence[ScheduledScaling] = (),
     ) -> None:
         super().__init__(scope, id)
-        owner = f"VariantAutoscaling({id})"
-        if not 1 <= min_capacity <= max_capacity:
-            raise ValueError(f"{owner}: need 1 <= min_capacity ({min_capacity}) <= max_capacity ({max_capacity})")
-        if target_invocations_per_instance <= 0:
-            raise ValueError(f"{owner}: target_invocations_per_instance must be above 0")
+        problems = Problems(self)
+        if not is_token(min_capacity) and not is_token(max_capacity):
+            problems.check(
+                1 <= min_capacity <= max_capacity, f"need 1 <= min_capacity ({min_capacity}) <= max_capacity ({max_capacity})"
+            )
+        if not is_token(target_invocations_per_instance):
+            problems.check(target_invocations_per_instance > 0, "target_invocations_per_instance must be above 0")
         names = [s.name for s in scheduled]
-        if len(set(names)) != len(names):
-            raise ValueError(f"{owner}: scheduled action names must be unique ({', '.join(names)})")
+        problems.check(len(set(names)) == len(names), f"scheduled action names must be unique ({', '.join(names)})")
+        for action in scheduled:
+            problems.check(
+                is_scheduled_action_name(action.name), f"scheduled name '{action.name}' is invalid: {SCHEDULED_ACTION_NAME_RULE}"
+            )
+            problems.check(
+                action.min_capacity is not None or action.max_capacity is not None,
+                f"scheduled '{action.name}' sets neither min_capacity nor max_capacity",
+            )
+            try:
+                validate_cron(action.cron)
+            except ValueError as error:
+                problems.add(f"scheduled '{action.name}': {error}")
+        problems.raise_if_any()
 
         # Application Auto Scaling acts through its service-linked role for SageMaker (created
         # on first use). Naming it stops the L2 from adding an empty role of its own per target.
@@ -91,10 +106,6 @@ class VariantAutoscaling(Construct):
             scale_out_cooldown=scale_out_cooldown,
         )
         for action in scheduled:
-            if not is_scheduled_action_name(action.name):
-                raise ValueError(f"{owner}: scheduled name '{action.name}' is invalid: {SCHEDULED_ACTION_NAME_RULE}")
-            if action.min_capacity is None and action.max_capacity is None:
-                raise ValueError(f"{owner}: scheduled '{action.name}' sets neither min_capacity nor max_capacity")
             self.target.scale_on_schedule(
                 action.name,
                 schedule=appscaling.Schedule.expression(f"cron({validate_cron(action.cron)})"),

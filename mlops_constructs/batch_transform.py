@@ -12,11 +12,11 @@ request: under the inference server's 6 MB limit, so no request is ever refused 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -24,10 +24,13 @@ from constructs import Construct
 from mlops_constructs.artifacts import ModelArtifact
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.instance_types import InstanceTypeError, parse_instance_type
+from mlops_constructs.log_groups import VENDED_LOGS_STATES_PREFIX, SageMakerLogLocation, encrypted_log_group, retention_problem
 from mlops_constructs.models import container_model
 from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
 from mlops_constructs.naming import SAGEMAKER_NAME_RULE, is_sagemaker_name
 from mlops_constructs.roles import SageMakerExecutionRole
+from mlops_constructs.service_limits import MAX_CONCURRENT_PAYLOAD_MB
+from mlops_constructs.validation import Problems
 
 # The inference server answers 413 above 6 MB (SageMaker's real-time limit); stay under it.
 MAX_PAYLOAD_MB = 6
@@ -39,6 +42,19 @@ def input_prefix(name: str) -> str:
 
 def output_prefix(name: str) -> str:
     return f"batch/{name}/output/"
+
+
+@dataclass(frozen=True)
+class StateMachineLogs:
+    """Where the state machine logs: a customer key and a retention (days CloudWatch Logs accepts).
+
+    Deleted with the stack by default: the group has a fixed name, and a retained one would
+    make re-creating the state machine fail.
+    """
+
+    encryption_key: kms.IKey
+    retention_days: int = 90
+    removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY
 
 
 class BatchTransform(Construct):
@@ -59,6 +75,7 @@ class BatchTransform(Construct):
         image: ContainerImage,
         data_bucket: s3.IBucket,
         encryption_key: kms.IKey,
+        logs: StateMachineLogs,
         instance_type: str,
         instance_count: int = 1,
         max_payload_mb: int = 5,
@@ -67,25 +84,36 @@ class BatchTransform(Construct):
         timeout: cdk.Duration = cdk.Duration.hours(6),
     ) -> None:
         super().__init__(scope, id)
-        owner = f"BatchTransform({id})"
-        if not is_sagemaker_name(name):
-            raise ValueError(f"{owner}: name '{name}' is invalid: {SAGEMAKER_NAME_RULE}")
+        problems = Problems(self)
+        problems.check(is_sagemaker_name(name), f"name '{name}' is invalid: {SAGEMAKER_NAME_RULE}")
+        instance = None
         try:
             instance = parse_instance_type(instance_type, "transform")
         except InstanceTypeError as error:
-            raise ValueError(f"{owner}: instance_type {error}") from None
-        if not 1 <= max_payload_mb <= MAX_PAYLOAD_MB:
-            raise ValueError(
-                f"{owner}: max_payload_mb {max_payload_mb} is outside 1-{MAX_PAYLOAD_MB} (the server's request limit)"
-            )
-        if instance_count < 1 or max_concurrent_transforms < 1:
-            raise ValueError(f"{owner}: instance_count and max_concurrent_transforms must be at least 1")
+            problems.add(f"instance_type {error}")
+        problems.check(
+            1 <= max_payload_mb <= MAX_PAYLOAD_MB,
+            f"max_payload_mb {max_payload_mb} is outside 1-{MAX_PAYLOAD_MB} (the server's request limit)",
+        )
+        problems.check(instance_count >= 1, f"instance_count {instance_count} must be at least 1")
+        problems.check(
+            max_concurrent_transforms >= 1, f"max_concurrent_transforms {max_concurrent_transforms} must be at least 1"
+        )
+        problems.check(
+            max_concurrent_transforms * max_payload_mb <= MAX_CONCURRENT_PAYLOAD_MB,
+            f"max_concurrent_transforms x max_payload_mb = {max_concurrent_transforms * max_payload_mb} MB; "
+            f"CreateTransformJob allows at most {MAX_CONCURRENT_PAYLOAD_MB} MB",
+        )
+        problems.check(
+            retention_problem(logs.retention_days) is None, f"logs.retention_days: {retention_problem(logs.retention_days)}"
+        )
+        problems.raise_if_any()
+        assert instance is not None
         self.name = name
 
-        execution = SageMakerExecutionRole(
-            self, "ModelRole", purpose="transform", description=f"SageMaker batch transform role for {name}"
-        )
-        execution.allow_logs_and_metrics(f"{name}-*")
+        self.job_prefix = f"{name}-"
+        execution = SageMakerExecutionRole(self, "ModelRole", description=f"SageMaker batch transform role for {name}")
+        execution.allow_logs_and_metrics(SageMakerLogLocation.job("transform", self.job_prefix))
         role = self.role = execution.role
         self.model = container_model(self, "Model", role=role, model=model, image=image, environment=environment)
         inputs = data_bucket.arn_for_objects(f"{input_prefix(name)}*")
@@ -102,6 +130,8 @@ class BatchTransform(Construct):
             iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=[outputs])
         )
         encryption_key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
+        if not instance.has_local_storage:  # SageMaker rejects a volume key on local-NVMe instances
+            execution.allow_volume_encryption(encryption_key)
         for resource, what in ((inputs, "reads input files"), (outputs, "writes result files")):
             acknowledge_resource(
                 role, resource, f"The transform job {what} named at run time; the grant is limited to this transform's prefix."
@@ -122,7 +152,6 @@ class BatchTransform(Construct):
             },
         )
         stack = cdk.Stack.of(self)
-        self.job_prefix = f"{name}-"
         jobs = stack.format_arn(service="sagemaker", resource="transform-job", resource_name=f"{self.job_prefix}*")
         resources: dict[str, object] = {"InstanceCount": instance_count, "InstanceType": instance.name}
         if not instance.has_local_storage:  # SageMaker rejects a volume key on local-NVMe instances
@@ -159,8 +188,13 @@ class BatchTransform(Construct):
                 "Parameters": parameters,
             },
         )
-        log_group = logs.LogGroup(
-            self, "Logs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=cdk.RemovalPolicy.DESTROY
+        log_group = encrypted_log_group(
+            self,
+            "Logs",
+            log_group_name=f"{VENDED_LOGS_STATES_PREFIX}{state_machine_name}",
+            encryption_key=logs.encryption_key,
+            retention_days=logs.retention_days,
+            removal_policy=logs.removal_policy,
         )
         self.state_machine = sfn.StateMachine(
             self,
@@ -196,6 +230,15 @@ class BatchTransform(Construct):
                 ],
             )
         )
+        # CreateTransformJob with a VolumeKmsKeyId: the caller, too, must be able to create
+        # the volume's KMS grant (for AWS resources only).
+        if "VolumeKmsKeyId" in resources:
+            iam.Grant.add_to_principal(
+                grantee=machine_role,
+                actions=["kms:CreateGrant"],
+                resource_arns=[encryption_key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
         machine_role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],

@@ -1,21 +1,26 @@
 """A SageMaker real-time endpoint with N weighted production variants.
 
-Resources: a Model per variant, one EndpointConfig, and the Endpoint with its stable
-name. Model and EndpointConfig carry CloudFormation-generated names because any change
-replaces them; a fixed name would make the replacement collide with the original. The
-Endpoint keeps the user's name, so a new EndpointConfig is an in-place UpdateEndpoint
-(SageMaker's blue/green swap), never a replacement.
+Resources: a Model per variant, one EndpointConfig, the endpoint's log group, and the
+Endpoint with its stable name. Model and EndpointConfig carry CloudFormation-generated
+names because any change replaces them; a fixed name would make the replacement collide
+with the original. The Endpoint keeps the user's name, so a new EndpointConfig is an
+in-place UpdateEndpoint (SageMaker's blue/green swap), never a replacement.
+
+`ModelEndpoint.from_endpoint_name` gives the same grants and metrics for an endpoint
+this app did not create, so alarms and autoscaling work on any endpoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol, TypedDict, Unpack
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
@@ -23,14 +28,34 @@ from constructs import Construct
 from mlops_constructs.artifacts import ModelArtifact
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.instance_types import InstanceType, InstanceTypeError, parse_instance_type
+from mlops_constructs.log_groups import SageMakerLogLocation, encrypted_log_group, retention_problem
 from mlops_constructs.models import container_model
 from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
 from mlops_constructs.naming import SAGEMAKER_NAME_RULE, is_sagemaker_name
+from mlops_constructs.platform_env import MLOPS_ENDPOINT, MLOPS_VARIANT
 from mlops_constructs.roles import SageMakerExecutionRole
+from mlops_constructs.validation import Problems, is_token
 
-MAX_VARIANTS = 10
+MAX_VARIANTS = 10  # CreateEndpointConfig: ProductionVariants, 1-10 items
 _CSV_TYPES = ["text/csv"]
 _JSON_TYPES = ["application/json", "application/jsonlines"]
+# Per-instance metrics SageMaker publishes for endpoints (Amazon SageMaker Developer Guide,
+# "Amazon SageMaker AI metrics in Amazon CloudWatch": endpoint instance metrics).
+INSTANCE_METRICS_NAMESPACE = "/aws/sagemaker/Endpoints"
+
+
+class MetricOptions(TypedDict, total=False):
+    """What `cloudwatch.Metric` takes besides namespace, name and dimensions."""
+
+    statistic: str
+    period: cdk.Duration
+    label: str
+    unit: cloudwatch.Unit
+    color: str
+    account: str
+    region: str
+    stack_account: str
+    stack_region: str
 
 
 @dataclass(frozen=True)
@@ -64,13 +89,142 @@ class DataCapture:
     capture_output: bool = True
 
 
-def _check(owner: str, condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(f"{owner}: {message}")
+@dataclass(frozen=True)
+class EndpointLogs:
+    """The endpoint's log group `/aws/sagemaker/Endpoints/<name>`, created before the endpoint.
+
+    SageMaker would otherwise create it on first start, with no retention and no key, and
+    it would outlive the stack. Defaults: 90 days; deleted with the stack (`removal_policy`),
+    since a retained group of that fixed name would make re-creating the endpoint fail.
+    """
+
+    encryption_key: kms.IKey
+    retention_days: int = 90
+    removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY
 
 
-class ModelEndpoint(Construct):
-    """An endpoint with weighted variants, data capture, and volume encryption where allowed.
+class IModelEndpoint(Protocol):
+    """What alarms, autoscaling and grants need from an endpoint, created here or not."""
+
+    @property
+    def endpoint_name(self) -> str: ...
+
+    @property
+    def endpoint_arn(self) -> str: ...
+
+    @property
+    def variant_names(self) -> Sequence[str]: ...
+
+    def variant_resource_id(self, variant_name: str) -> str: ...
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant: ...
+
+    def metric(self, metric_name: str, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
+
+    def metric_invocations(self, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
+
+    def metric_model_latency(self, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
+
+    def metric_4xx_errors(self, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
+
+    def metric_5xx_errors(self, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
+
+
+class _EndpointApi:
+    """Grants and metrics shared by created and imported endpoints (a plain mixin: jsii
+    construct classes cannot also derive from ABC)."""
+
+    endpoint_name: str
+    variant_names: list[str]
+
+    @property
+    def endpoint_arn(self) -> str:
+        raise NotImplementedError
+
+    def _endpoint_name_token(self) -> str:
+        """The name as the template should reference it (a token where that orders resources)."""
+        return self.endpoint_name
+
+    def variant_resource_id(self, variant_name: str) -> str:
+        """The Application Auto Scaling resource id of a variant."""
+        self._require_variant(variant_name)
+        return f"endpoint/{self._endpoint_name_token()}/variant/{variant_name}"
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow `grantee` to call InvokeEndpoint on this endpoint only."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["sagemaker:InvokeEndpoint"], resource_arns=[self.endpoint_arn]
+        )
+
+    def metric(self, metric_name: str, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        """A per-variant metric in AWS/SageMaker; options pass through to `cloudwatch.Metric` (default Sum, 1 minute)."""
+        return self._metric("AWS/SageMaker", metric_name, variant_name, {"statistic": "Sum", **options})
+
+    def metric_invocations(self, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        return self.metric("Invocations", variant_name, **options)
+
+    def metric_model_latency(self, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        """ModelLatency in microseconds, as SageMaker reports it (default p99)."""
+        with_default: MetricOptions = {"statistic": "p99", **options}
+        return self.metric("ModelLatency", variant_name, **with_default)
+
+    def metric_4xx_errors(self, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        return self.metric("Invocation4XXErrors", variant_name, **options)
+
+    def metric_5xx_errors(self, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        return self.metric("Invocation5XXErrors", variant_name, **options)
+
+    def metric_instance(self, metric_name: str, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        """A per-instance metric in `/aws/sagemaker/Endpoints` (default Average, 1 minute)."""
+        return self._metric(INSTANCE_METRICS_NAMESPACE, metric_name, variant_name, {"statistic": "Average", **options})
+
+    def metric_cpu_utilization(self, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        """Percent, summed over the instance's cores (100% per core)."""
+        return self.metric_instance("CPUUtilization", variant_name, **options)
+
+    def metric_memory_utilization(self, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        return self.metric_instance("MemoryUtilization", variant_name, **options)
+
+    def metric_disk_utilization(self, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        return self.metric_instance("DiskUtilization", variant_name, **options)
+
+    def metric_gpu_utilization(self, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        """Percent, summed over the instance's GPUs (100% per GPU); GPU instances only."""
+        return self.metric_instance("GPUUtilization", variant_name, **options)
+
+    def metric_gpu_memory_utilization(self, variant_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        return self.metric_instance("GPUMemoryUtilization", variant_name, **options)
+
+    def _metric(self, namespace: str, metric_name: str, variant_name: str, options: Mapping[str, Any]) -> cloudwatch.Metric:
+        self._require_variant(variant_name)
+        return cloudwatch.Metric(
+            namespace=namespace,
+            metric_name=metric_name,
+            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": variant_name},
+            **{"period": cdk.Duration.minutes(1), **options},
+        )
+
+    def _require_variant(self, variant_name: str) -> None:
+        if variant_name not in self.variant_names:
+            raise ValueError(
+                f"endpoint '{self.endpoint_name}' has no variant '{variant_name}' (variants: {', '.join(self.variant_names)})"
+            )
+
+
+class _ImportedEndpoint(_EndpointApi, Construct):
+    def __init__(self, scope: Construct, id: str, endpoint_name: str, variant_names: Sequence[str]) -> None:
+        super().__init__(scope, id)
+        self.endpoint_name = endpoint_name
+        self.variant_names = list(variant_names)
+
+    @property
+    def endpoint_arn(self) -> str:
+        # SageMaker lower-cases names in ARNs.
+        return cdk.Stack.of(self).format_arn(service="sagemaker", resource="endpoint", resource_name=self.endpoint_name.lower())
+
+
+class ModelEndpoint(_EndpointApi, Construct):
+    """An endpoint with weighted variants, data capture, its log group, and volume encryption where allowed.
 
     If `role` is omitted the construct creates a serving role and grants it exactly what
     the variants read (their model objects and images), the capture prefix, and the
@@ -86,19 +240,20 @@ class ModelEndpoint(Construct):
         variants: Sequence[VariantSpec],
         data_capture: DataCapture | None = None,
         volume_encryption_key: kms.IKey | None = None,
+        logs: EndpointLogs | None = None,
         role: iam.IRole | None = None,
     ) -> None:
         super().__init__(scope, id)
-        owner = f"ModelEndpoint({id})"
-        self.instance_types: dict[str, InstanceType] = self._validate(owner, endpoint_name, variants, data_capture)
+        self.instance_types: dict[str, InstanceType] = self._validate(endpoint_name, variants, data_capture, logs)
         self.endpoint_name = endpoint_name
         self.variant_names = [v.name for v in variants]
+        log_location = SageMakerLogLocation.endpoint(endpoint_name)
 
         if role is None:
             execution = SageMakerExecutionRole(
-                self, "ServingRole", purpose="serving", description=f"SageMaker serving role for endpoint {endpoint_name}"
+                self, "ServingRole", description=f"SageMaker serving role for endpoint {endpoint_name}"
             )
-            execution.allow_logs_and_metrics(endpoint_name)
+            execution.allow_logs_and_metrics(log_location)
             role = execution.role
         self.role = role
         self.models: dict[str, sagemaker.CfnModel] = {
@@ -109,7 +264,7 @@ class ModelEndpoint(Construct):
                 model=spec.model,
                 image=spec.image,
                 # The container labels its own metrics with these (see the inference README).
-                environment={**spec.environment, "MLOPS_ENDPOINT": endpoint_name, "MLOPS_VARIANT": spec.name},
+                environment={**spec.environment, MLOPS_ENDPOINT: endpoint_name, MLOPS_VARIANT: spec.name},
                 network_isolation=spec.network_isolation,
             )
             for spec in variants
@@ -181,83 +336,76 @@ class ModelEndpoint(Construct):
             ),
         )
 
+        self.log_group: aws_logs.LogGroup | None = None
+        if logs is not None:
+            self.log_group = encrypted_log_group(
+                self,
+                "Logs",
+                log_group_name=log_location.group,
+                encryption_key=logs.encryption_key,
+                retention_days=logs.retention_days,
+                removal_policy=logs.removal_policy,
+            )
+
         self.endpoint = sagemaker.CfnEndpoint(
             self, "Endpoint", endpoint_name=endpoint_name, endpoint_config_name=self.endpoint_config.attr_endpoint_config_name
         )
+        if self.log_group is not None:
+            # The group must exist before SageMaker starts instances, or SageMaker creates it.
+            self.endpoint.node.add_dependency(self.log_group)
 
     @staticmethod
-    def _validate(owner: str, name: str, variants: Sequence[VariantSpec], capture: DataCapture | None) -> dict[str, InstanceType]:
-        """Raise on invalid props; return each variant's parsed instance type."""
-        _check(owner, is_sagemaker_name(name), f"endpoint_name '{name}' is invalid: {SAGEMAKER_NAME_RULE}")
-        _check(owner, 1 <= len(variants) <= MAX_VARIANTS, f"variants: {len(variants)} given; an endpoint takes 1-{MAX_VARIANTS}")
+    def from_endpoint_name(scope: Construct, id: str, endpoint_name: str, *, variant_names: Sequence[str]) -> IModelEndpoint:
+        """An endpoint this app did not create, for grants, metrics, alarms and autoscaling."""
+        problems = Problems(scope)
+        problems.check(
+            is_sagemaker_name(endpoint_name), f"{id}: endpoint_name '{endpoint_name}' is invalid: {SAGEMAKER_NAME_RULE}"
+        )
+        problems.check(len(variant_names) >= 1, f"{id}: name at least one variant")
+        problems.raise_if_any()
+        return _ImportedEndpoint(scope, id, endpoint_name, variant_names)
+
+    def _validate(
+        self, name: str, variants: Sequence[VariantSpec], capture: DataCapture | None, logs: EndpointLogs | None
+    ) -> dict[str, InstanceType]:
+        """Raise every problem with the props at once; return each variant's parsed instance type."""
+        problems = Problems(self)
+        problems.check(is_sagemaker_name(name), f"endpoint_name '{name}' is invalid: {SAGEMAKER_NAME_RULE}")
+        problems.check(1 <= len(variants) <= MAX_VARIANTS, f"variants: {len(variants)} given; an endpoint takes 1-{MAX_VARIANTS}")
         seen: set[str] = set()
         instance_types: dict[str, InstanceType] = {}
         for index, spec in enumerate(variants):
             where = f"variants[{index}]"
-            _check(owner, is_sagemaker_name(spec.name), f"{where}.name '{spec.name}' is invalid: {SAGEMAKER_NAME_RULE}")
-            _check(owner, spec.name.lower() not in seen, f"{where}.name '{spec.name}' repeats an earlier variant")
+            problems.check(is_sagemaker_name(spec.name), f"{where}.name '{spec.name}' is invalid: {SAGEMAKER_NAME_RULE}")
+            problems.check(spec.name.lower() not in seen, f"{where}.name '{spec.name}' repeats an earlier variant")
             seen.add(spec.name.lower())
-            _check(owner, spec.weight >= 0, f"{where}.weight {spec.weight} is negative")
-            _check(owner, spec.initial_instance_count >= 1, f"{where}.initial_instance_count must be at least 1")
+            if not is_token(spec.weight):
+                problems.check(spec.weight >= 0, f"{where}.weight {spec.weight} is negative")
+            if not is_token(spec.initial_instance_count):
+                problems.check(spec.initial_instance_count >= 1, f"{where}.initial_instance_count must be at least 1")
             try:
                 instance_types[spec.name] = parse_instance_type(spec.instance_type)
             except InstanceTypeError as error:
-                raise ValueError(f"{owner}: {where}.instance_type {error}") from None
-        _check(owner, any(v.weight > 0 for v in variants), "variants: at least one weight must be above 0")
+                problems.add(f"{where}.instance_type {error}")
+        if variants and not any(is_token(v.weight) for v in variants):
+            problems.check(any(v.weight > 0 for v in variants), "variants: at least one weight must be above 0")
         if capture is not None:
-            _check(
-                owner,
-                0 <= capture.sampling_percent <= 100,
-                f"data_capture.sampling_percent {capture.sampling_percent} is outside 0-100",
-            )
-            _check(owner, capture.capture_input or capture.capture_output, "data_capture: capture input, output or both")
+            if not is_token(capture.sampling_percent):
+                problems.check(
+                    0 <= capture.sampling_percent <= 100,
+                    f"data_capture.sampling_percent {capture.sampling_percent} is outside 0-100",
+                )
+            problems.check(capture.capture_input or capture.capture_output, "data_capture: capture input, output or both")
+        if logs is not None:
+            problem = retention_problem(logs.retention_days)
+            problems.check(problem is None, f"logs.retention_days: {problem}")
+        problems.raise_if_any()
         return instance_types
 
     @property
     def endpoint_arn(self) -> str:
         return self.endpoint.ref
 
-    def variant_resource_id(self, variant_name: str) -> str:
-        """The Application Auto Scaling resource id of a variant (depends on the endpoint)."""
-        self._require_variant(variant_name)
-        return f"endpoint/{self.endpoint.attr_endpoint_name}/variant/{variant_name}"
-
-    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow `grantee` to call InvokeEndpoint on this endpoint only."""
-        return iam.Grant.add_to_principal(
-            grantee=grantee, actions=["sagemaker:InvokeEndpoint"], resource_arns=[self.endpoint_arn]
-        )
-
-    def metric(
-        self, metric_name: str, variant_name: str, *, statistic: str = "Sum", period: cdk.Duration | None = None
-    ) -> cloudwatch.Metric:
-        """A per-variant metric in the AWS/SageMaker namespace."""
-        self._require_variant(variant_name)
-        return cloudwatch.Metric(
-            namespace="AWS/SageMaker",
-            metric_name=metric_name,
-            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": variant_name},
-            statistic=statistic,
-            period=period or cdk.Duration.minutes(1),
-        )
-
-    def metric_invocations(self, variant_name: str, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
-        return self.metric("Invocations", variant_name, period=period)
-
-    def metric_model_latency(
-        self, variant_name: str, *, statistic: str = "p99", period: cdk.Duration | None = None
-    ) -> cloudwatch.Metric:
-        """ModelLatency, in microseconds as SageMaker reports it."""
-        return self.metric("ModelLatency", variant_name, statistic=statistic, period=period)
-
-    def metric_4xx_errors(self, variant_name: str, period: cdk.Duration | None = None) -> cloudwatch.Metric:
-        return self.metric("Invocation4XXErrors", variant_name, period=period)
-
-    def metric_5xx_errors(self, variant_name: str, period: cdk.Duration | None = None) -> cloudwatch.Metric:
-        return self.metric("Invocation5XXErrors", variant_name, period=period)
-
-    def _require_variant(self, variant_name: str) -> None:
-        if variant_name not in self.variant_names:
-            raise ValueError(
-                f"endpoint '{self.endpoint_name}' has no variant '{variant_name}' (variants: {', '.join(self.variant_names)})"
-            )
+    def _endpoint_name_token(self) -> str:
+        # The attribute, so a scalable target waits for the endpoint to exist.
+        return self.endpoint.attr_endpoint_name

@@ -27,7 +27,7 @@ class ContainerImage(abc.ABC):
     def image_uri(self) -> str: ...
 
     @abc.abstractmethod
-    def grant_pull(self, grantee: iam.IGrantable) -> None: ...
+    def grant_pull(self, grantee: iam.IGrantable) -> iam.Grant: ...
 
     @staticmethod
     def from_ecr_uri(uri: str) -> ContainerImage:
@@ -66,16 +66,15 @@ class ContainerImage(abc.ABC):
         return _AssetImage(asset)
 
 
-def _pull(grantee: iam.IGrantable, repository_arn: str) -> None:
-    principal = grantee.grant_principal
-    principal.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-            resources=[repository_arn],
-        )
+def _pull(grantee: iam.IGrantable, repository_arn: str) -> iam.Grant:
+    layers = iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+        resource_arns=[repository_arn],
     )
     # GetAuthorizationToken has no resource-level permissions: its Resource must be "*".
-    principal.add_to_principal_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+    token = iam.Grant.add_to_principal(grantee=grantee, actions=["ecr:GetAuthorizationToken"], resource_arns=["*"])
+    return layers.combine(token)
 
 
 class _EcrImage(ContainerImage):
@@ -86,8 +85,8 @@ class _EcrImage(ContainerImage):
     def image_uri(self) -> str:
         return self._uri.uri
 
-    def grant_pull(self, grantee: iam.IGrantable) -> None:
-        _pull(
+    def grant_pull(self, grantee: iam.IGrantable) -> iam.Grant:
+        return _pull(
             grantee,
             f"arn:{cdk.Aws.PARTITION}:ecr:{self._uri.region}:{self._uri.account}:repository/{self._uri.repository}",
         )
@@ -101,5 +100,5 @@ class _AssetImage(ContainerImage):
     def image_uri(self) -> str:
         return self.asset.image_uri
 
-    def grant_pull(self, grantee: iam.IGrantable) -> None:
-        _pull(grantee, self.asset.repository.repository_arn)
+    def grant_pull(self, grantee: iam.IGrantable) -> iam.Grant:
+        return _pull(grantee, self.asset.repository.repository_arn)

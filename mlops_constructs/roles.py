@@ -6,31 +6,20 @@ that needs it (`ModelArtifact.grant_read`, `ContainerImage.grant_pull`, ...).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from mlops_constructs.log_groups import SageMakerLogLocation
 from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
-
-Purpose = Literal["serving", "transform", "training", "monitoring", "labelling"]
-
-_LOG_GROUP_PREFIX: dict[Purpose, str] = {
-    "serving": "/aws/sagemaker/Endpoints",
-    "transform": "/aws/sagemaker/TransformJobs",
-    "training": "/aws/sagemaker/TrainingJobs",
-    "monitoring": "/aws/sagemaker/ProcessingJobs",
-    "labelling": "/aws/sagemaker/LabelingJobs",
-}
 
 
 class SageMakerExecutionRole(Construct):
-    """A role SageMaker assumes for one purpose, limited to this account (confused-deputy guard)."""
+    """A role SageMaker assumes for one workload, limited to this account (confused-deputy guard)."""
 
-    def __init__(self, scope: Construct, id: str, *, purpose: Purpose, description: str) -> None:
+    def __init__(self, scope: Construct, id: str, *, description: str) -> None:
         super().__init__(scope, id)
-        self.purpose = purpose
         stack = cdk.Stack.of(self)
         self.role = iam.Role(
             self,
@@ -40,23 +29,11 @@ class SageMakerExecutionRole(Construct):
             ),
             description=description,
         )
-        self._log_prefix = _LOG_GROUP_PREFIX[purpose]
 
-    def allow_logs_and_metrics(self, resource_name: str) -> None:
-        """CloudWatch Logs for `resource_name`'s log group; metrics in SageMaker's namespace only."""
+    def allow_logs_and_metrics(self, location: SageMakerLogLocation) -> iam.Grant:
+        """CloudWatch Logs where SageMaker writes this workload's logs; metrics in SageMaker's namespaces only."""
         stack = cdk.Stack.of(self)
-        log_group = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name=f"{self._log_prefix}/{resource_name}:*",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[log_group],
-            )
-        )
+        grant = location.grant_write(self.role)
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
@@ -66,9 +43,15 @@ class SageMakerExecutionRole(Construct):
         )
         acknowledge_resource(
             self.role,
-            log_group,
-            "Log streams are created by SageMaker per instance at run time; the grant is limited to this one log group.",
+            location.group_arn(stack),
+            "SageMaker creates log streams per instance at run time; the grant names only the log group it writes to.",
         )
+        if location.stream_prefix:
+            acknowledge_resource(
+                self.role,
+                location.stream_arn(stack),
+                "Stream names start with the job's name, chosen per run; writes are limited to this workload's jobs.",
+            )
         acknowledge(
             self.role,
             NagAck(
@@ -76,4 +59,20 @@ class SageMakerExecutionRole(Construct):
                 "cloudwatch:PutMetricData and ecr:GetAuthorizationToken support no resource-level permissions; "
                 "PutMetricData is limited to SageMaker namespaces by condition.",
             ),
+        )
+        return grant
+
+    def allow_volume_encryption(self, key: kms.IKey) -> iam.Grant:
+        """Let SageMaker attach `key`-encrypted volumes to this workload's instances.
+
+        SageMaker creates a KMS grant for the instances' EBS volumes on the role's behalf
+        (CreateTransformJob/CreateTrainingJob/CreateProcessingJob API references:
+        VolumeKmsKeyId must be usable by the role); `kms:GrantIsForAWSResource` keeps the
+        grant for AWS services only.
+        """
+        return iam.Grant.add_to_principal(
+            grantee=self.role,
+            actions=["kms:CreateGrant"],
+            resource_arns=[key.key_arn],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
         )

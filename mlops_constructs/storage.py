@@ -2,9 +2,12 @@
 
 Every bucket here is SSE-KMS with a customer-managed key (bucket keys on, so KMS is
 called per bucket-key period rather than per object), TLS 1.2+ only, public access
-blocked, ACLs disabled, versioned, and logs its access to the log bucket. The log bucket
-has a key of its own: CDK grants S3's logging service principal use of the log target's
-key (with no account condition), and that grant must never reach the data key.
+blocked, ACLs disabled, versioned, and logs its access to the log bucket.
+
+The one exception is the access-log bucket itself: S3 delivers server access logs only to
+a target bucket whose default encryption is SSE-S3 (Amazon S3 User Guide, "Enabling
+Amazon S3 server access logging": SSE-KMS is not supported for the target bucket), so it
+uses S3-managed keys. It holds request metadata, never data.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from constructs import Construct
 
 from mlops_constructs.keys import customer_key
 from mlops_constructs.nag import NagAck, acknowledge
+from mlops_constructs.validation import PropsError
 
 
 @dataclass(frozen=True)
@@ -51,13 +55,15 @@ class SecureBucket(Construct):
         scope: Construct,
         id: str,
         *,
-        encryption_key: kms.IKey,
+        encryption_key: kms.IKey | None,
         access_logs_bucket: s3.IBucket | None,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         noncurrent_version_expiration: cdk.Duration = cdk.Duration.days(30),
         lifecycle_rules: list[s3.LifecycleRule] | None = None,
     ) -> None:
         super().__init__(scope, id)
+        if encryption_key is None and access_logs_bucket is not None:
+            raise PropsError(self.node.path, ["encryption_key is required: only the access-log target bucket uses SSE-S3"])
         rules = [
             s3.LifecycleRule(
                 id="tidy-versions-and-uploads",
@@ -69,9 +75,9 @@ class SecureBucket(Construct):
         self.bucket = s3.Bucket(
             self,
             "Bucket",
-            encryption=s3.BucketEncryption.KMS,
+            encryption=s3.BucketEncryption.KMS if encryption_key else s3.BucketEncryption.S3_MANAGED,
             encryption_key=encryption_key,
-            bucket_key_enabled=True,
+            bucket_key_enabled=True if encryption_key else None,
             enforce_ssl=True,
             minimum_tls_version=1.2,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
@@ -97,7 +103,8 @@ class MlStorage(Construct):
 
     Buckets: `data` (training and labelling data), `artifacts` (model.tar.gz files),
     `capture` (endpoint data capture, with a lifecycle), `monitoring` (Model Monitor
-    output), and `access_logs` (server access logs of the others).
+    output), and `access_logs` (server access logs of the others, SSE-S3).
+    `key` is the data key; its policy names no service principal.
     """
 
     def __init__(
@@ -118,20 +125,12 @@ class MlStorage(Construct):
             description="Encrypts ML data, model artifacts, captured inference data and monitoring output",
             removal_policy=removal_policy,
         )
-        self.access_logs_key = customer_key(
-            self,
-            "AccessLogsKey",
-            description="Encrypts S3 server access logs of the ML platform's buckets",
-            removal_policy=removal_policy,
-        )
 
-        def bucket(
-            name: str, logs: s3.IBucket | None, rules: list[s3.LifecycleRule] | None = None, key: kms.IKey | None = None
-        ) -> s3.Bucket:
+        def bucket(name: str, logs: s3.IBucket | None, rules: list[s3.LifecycleRule] | None = None) -> s3.Bucket:
             return SecureBucket(
                 self,
                 name,
-                encryption_key=key or self.key,
+                encryption_key=self.key if logs is not None else None,
                 access_logs_bucket=logs,
                 removal_policy=removal_policy,
                 noncurrent_version_expiration=noncurrent_version_expiration,
@@ -142,7 +141,6 @@ class MlStorage(Construct):
             "AccessLogs",
             None,
             [s3.LifecycleRule(id="expire-access-logs", expiration=access_log_retention)],
-            key=self.access_logs_key,
         )
         self.data = bucket("Data", self.access_logs)
         self.artifacts = bucket("Artifacts", self.access_logs)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from config.schema import MlopsConfig
-from mlops_constructs.batch_transform import BatchTransform
+from config.schema import BatchTransformSettings, Image
+from mlops_constructs.batch_transform import BatchTransform, StateMachineLogs
 from mlops_constructs.instance_types import parse_instance_type
-from stacks.foundation import FoundationStack
 from stacks.sources import ModelSources
 
 
@@ -19,23 +22,35 @@ def state_machine_name(env_name: str, transform: str) -> str:
     return f"mlops-{env_name}-batch-{transform}"
 
 
+@dataclass(frozen=True)
+class BatchDependencies:
+    """What the batch stack uses from the foundation."""
+
+    artifacts_bucket: s3.IBucket
+    data_bucket: s3.IBucket
+    data_key: kms.IKey
+    logs_key: kms.IKey
+    log_retention_days: int
+
+
 class BatchStack(cdk.Stack):
     def __init__(
         self,
         scope: Construct,
         id: str,
         *,
-        config: MlopsConfig,
+        transforms: Sequence[BatchTransformSettings],
+        images: Mapping[str, Image],
         env_name: str,
-        foundation: FoundationStack,
+        uses: BatchDependencies,
         repo_root: Path,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, id, description="Batch transform state machines (mlops batch start)", **kwargs)  # type: ignore[arg-type]
-        storage = foundation.storage
-        sources = ModelSources(self, config=config, repo_root=repo_root, artifacts=storage.artifacts)
+        sources = ModelSources(self, images=images, repo_root=repo_root, artifacts=uses.artifacts_bucket)
+        logs = StateMachineLogs(encryption_key=uses.logs_key, retention_days=uses.log_retention_days)
         self.transforms: dict[str, BatchTransform] = {}
-        for spec in config.batch_transforms:
+        for spec in transforms:
             self.transforms[spec.name] = BatchTransform(
                 self,
                 f"Transform-{spec.name}",
@@ -43,8 +58,9 @@ class BatchStack(cdk.Stack):
                 state_machine_name=state_machine_name(env_name, spec.name),
                 model=sources.model(spec.model_data, f"ModelData-{spec.name}"),
                 image=sources.image(spec.image, parse_instance_type(spec.instance_type, "transform").architecture),
-                data_bucket=storage.data,
-                encryption_key=storage.key,
+                data_bucket=uses.data_bucket,
+                encryption_key=uses.data_key,
+                logs=logs,
                 instance_type=spec.instance_type,
                 instance_count=spec.instance_count,
                 max_payload_mb=spec.max_payload_mb,

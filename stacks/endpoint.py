@@ -1,23 +1,41 @@
-"""One stack per endpoint: its models, endpoint config, endpoint, autoscaling and alarms.
+"""One stack per endpoint: its models, endpoint config, log group, endpoint, autoscaling and alarms.
 
 A stack per endpoint keeps each one's resources well under CloudFormation's limit, and
 means a weight change on one endpoint deploys (and can roll back) only that endpoint.
+The stack takes only what it uses: its own config section and the foundation's
+buckets, keys and topic as interfaces.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from config.schema import Endpoint, MlopsConfig
+from config.schema import Endpoint, Image
 from mlops_constructs.alarms import EndpointAlarms
 from mlops_constructs.autoscaling import ScheduledScaling, VariantAutoscaling
-from mlops_constructs.endpoint import DataCapture, ModelEndpoint, VariantSpec
+from mlops_constructs.endpoint import DataCapture, EndpointLogs, ModelEndpoint, VariantSpec
 from mlops_constructs.instance_types import parse_instance_type
-from stacks.foundation import FoundationStack
 from stacks.sources import ModelSources
+
+
+@dataclass(frozen=True)
+class EndpointDependencies:
+    """What an endpoint stack uses from the foundation."""
+
+    artifacts_bucket: s3.IBucket
+    capture_bucket: s3.IBucket
+    data_key: kms.IKey
+    logs_key: kms.IKey
+    alert_topic: sns.ITopic
+    log_retention_days: int
 
 
 class EndpointStack(cdk.Stack):
@@ -26,9 +44,9 @@ class EndpointStack(cdk.Stack):
         scope: Construct,
         id: str,
         *,
-        config: MlopsConfig,
         endpoint: Endpoint,
-        foundation: FoundationStack,
+        images: Mapping[str, Image],
+        uses: EndpointDependencies,
         repo_root: Path,
         **kwargs: object,
     ) -> None:
@@ -38,8 +56,7 @@ class EndpointStack(cdk.Stack):
             description=f"SageMaker endpoint {endpoint.name} with its variants, autoscaling and alarms",
             **kwargs,  # type: ignore[arg-type]
         )
-        storage = foundation.storage
-        sources = ModelSources(self, config=config, repo_root=repo_root, artifacts=storage.artifacts)
+        sources = ModelSources(self, images=images, repo_root=repo_root, artifacts=uses.artifacts_bucket)
         specs = [
             VariantSpec(
                 name=v.name,
@@ -59,15 +76,16 @@ class EndpointStack(cdk.Stack):
             endpoint_name=endpoint.name,
             variants=specs,
             data_capture=DataCapture(
-                bucket=storage.capture,
-                encryption_key=storage.key,
+                bucket=uses.capture_bucket,
+                encryption_key=uses.data_key,
                 sampling_percent=capture.sampling_percent,
                 capture_input="Input" in capture.modes,
                 capture_output="Output" in capture.modes,
             )
             if capture.enabled
             else None,
-            volume_encryption_key=storage.key,
+            volume_encryption_key=uses.data_key,
+            logs=EndpointLogs(encryption_key=uses.logs_key, retention_days=uses.log_retention_days),
         )
         for v in endpoint.variants:
             if v.autoscaling is None:
@@ -95,7 +113,7 @@ class EndpointStack(cdk.Stack):
             self,
             "Alarms",
             endpoint=self.endpoint,
-            topic=foundation.alerts.topic,
+            topic=uses.alert_topic,
             error_rate_5xx_percent=alarms.error_rate_5xx_percent,
             model_latency_p99=cdk.Duration.millis(alarms.model_latency_p99_ms),
             evaluation_periods=alarms.evaluation_minutes,

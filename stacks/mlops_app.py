@@ -19,8 +19,8 @@ from cdk_nag import AwsSolutionsChecks
 from config.loader import REPO_ROOT, load_config
 from config.schema import MlopsConfig
 from mlops_constructs.limits import enforce_resource_limit
-from stacks.batch import BatchStack
-from stacks.endpoint import EndpointStack
+from stacks.batch import BatchDependencies, BatchStack
+from stacks.endpoint import EndpointDependencies, EndpointStack
 from stacks.foundation import FoundationStack
 
 DEFAULT_ENV = "dev"
@@ -43,17 +43,37 @@ def stack_name(env_name: str, part: str) -> str:
     return f"mlops-{env_name}-{part}"
 
 
+def removal_policy(config: MlopsConfig) -> cdk.RemovalPolicy:
+    return cdk.RemovalPolicy.DESTROY if config.removal_policy == "destroy" else cdk.RemovalPolicy.RETAIN
+
+
 def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path = REPO_ROOT) -> MlopsStacks:
     """Add the environment's stacks and gates to `app`."""
     env = cdk.Environment(account=config.account, region=config.region)
-    foundation = FoundationStack(app, stack_name(env_name, "foundation"), config=config, env=env)
+    foundation = FoundationStack(
+        app,
+        stack_name(env_name, "foundation"),
+        storage=config.storage,
+        alerts=config.alerts,
+        removal_policy=removal_policy(config),
+        env=env,
+    )
+    storage = foundation.storage
+    endpoint_uses = EndpointDependencies(
+        artifacts_bucket=storage.artifacts,
+        capture_bucket=storage.capture,
+        data_key=storage.key,
+        logs_key=foundation.logs_key,
+        alert_topic=foundation.alerts.topic,
+        log_retention_days=config.logs.retention_days,
+    )
     endpoints = {
         e.name: EndpointStack(
             app,
             stack_name(env_name, e.name),
-            config=config,
             endpoint=e,
-            foundation=foundation,
+            images=config.images,
+            uses=endpoint_uses,
             repo_root=repo_root,
             env=env,
         )
@@ -64,9 +84,16 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
         batch = BatchStack(
             app,
             stack_name(env_name, "batch"),
-            config=config,
+            transforms=config.batch_transforms,
+            images=config.images,
             env_name=env_name,
-            foundation=foundation,
+            uses=BatchDependencies(
+                artifacts_bucket=storage.artifacts,
+                data_bucket=storage.data,
+                data_key=storage.key,
+                logs_key=foundation.logs_key,
+                log_retention_days=config.logs.retention_days,
+            ),
             repo_root=repo_root,
             env=env,
         )

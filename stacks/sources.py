@@ -6,12 +6,13 @@ CPU architecture), so variants that share an image share one asset.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from config.schema import ARTIFACTS_SCHEME, MlopsConfig
+from config.schema import ARTIFACTS_SCHEME, Image
 from mlops_constructs.artifacts import ModelArtifact
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.instance_types import Architecture
@@ -19,9 +20,9 @@ from mlops_constructs.naming import looks_like_image_uri
 
 
 class ModelSources:
-    def __init__(self, scope: Construct, *, config: MlopsConfig, repo_root: Path, artifacts: s3.IBucket) -> None:
+    def __init__(self, scope: Construct, *, images: Mapping[str, Image], repo_root: Path, artifacts: s3.IBucket) -> None:
         self._scope = scope
-        self._config = config
+        self._settings = images
         self._root = repo_root
         self._artifacts = artifacts
         self._images: dict[tuple[str, Architecture], ContainerImage] = {}
@@ -38,7 +39,7 @@ class ModelSources:
             return ContainerImage.from_ecr_uri(reference)
         key = (reference, architecture)
         if key not in self._images:
-            settings = self._config.images.get(reference)
+            settings = self._settings.get(reference)
             folder = (settings.folder if settings else None) or reference
             self._images[key] = ContainerImage.from_folder(
                 self._scope,

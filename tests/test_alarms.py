@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match
 
 from tests.conftest import Synthesized, resources_of_type
@@ -21,7 +22,29 @@ def test_topic_encrypted_with_its_own_rotating_key(dev: Synthesized) -> None:
     assert "DataKey" not in key_id
 
 
-def test_topic_key_lets_cloudwatch_publish_from_this_account(dev: Synthesized) -> None:
+@pytest.mark.parametrize(
+    ("service", "source_arn"),
+    [
+        ("cloudwatch.amazonaws.com", "arn:aws:cloudwatch:eu-west-1:111111111111:alarm:*"),
+        ("events.amazonaws.com", "arn:aws:events:eu-west-1:111111111111:rule/*"),
+    ],
+)
+def test_topic_and_its_key_let_alarms_and_rules_of_this_account_publish(service: str, source_arn: str, dev: Synthesized) -> None:
+    scoped = {"StringEquals": {"aws:SourceAccount": "111111111111"}, "ArnLike": {"aws:SourceArn": source_arn}}
+    dev.foundation().has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sns:Publish", "Condition": scoped}
+                        )
+                    ]
+                )
+            }
+        },
+    )
     dev.foundation().has_resource_properties(
         "AWS::KMS::Key",
         {
@@ -30,9 +53,9 @@ def test_topic_key_lets_cloudwatch_publish_from_this_account(dev: Synthesized) -
                     [
                         Match.object_like(
                             {
-                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                                "Condition": {"StringEquals": {"aws:SourceAccount": "111111111111"}},
+                                "Principal": {"Service": service},
+                                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                                "Condition": scoped,
                             }
                         )
                     ]

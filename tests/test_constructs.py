@@ -24,6 +24,7 @@ from mlops_constructs.images import ContainerImage
 from mlops_constructs.limits import enforce_resource_limit
 from mlops_constructs.nag import NagAck
 from mlops_constructs.storage import CaptureLifecycle
+from mlops_constructs.validation import PropsError
 
 ECR = "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference:2.5-cpu-py311"
 ENV = cdk.Environment(account="123456789012", region="eu-west-1")
@@ -163,7 +164,7 @@ INVALID: list[tuple[str, Builder, str]] = [
     (
         "endpoint name",
         lambda s: _endpoint(s, endpoint_name="bad_name"),
-        r"ModelEndpoint\(Ep\): endpoint_name 'bad_name' is invalid",
+        r"Test/Ep: invalid props:\n  - endpoint_name 'bad_name' is invalid",
     ),
     (
         "no variants",
@@ -206,7 +207,7 @@ INVALID: list[tuple[str, Builder, str]] = [
             max_capacity=2,
             target_invocations_per_instance=1,
         ),
-        r"VariantAutoscaling\(A\): need 1 <= min_capacity \(3\) <= max_capacity \(2\)",
+        r"Test/A: invalid props:\n  - need 1 <= min_capacity \(3\) <= max_capacity \(2\)",
     ),
     (
         "autoscaling unknown variant",
@@ -234,7 +235,7 @@ INVALID: list[tuple[str, Builder, str]] = [
         lambda s: EndpointAlarms(
             s, "Al", endpoint=_endpoint(s), topic=cdk.aws_sns.Topic(s, "T"), evaluation_periods=2, datapoints_to_alarm=3
         ),
-        r"EndpointAlarms\(Al\): need 1 <= datapoints_to_alarm <= evaluation_periods",
+        r"Test/Al: invalid props:\n  - need 1 <= datapoints_to_alarm \(3\) <= evaluation_periods \(2\)",
     ),
     (
         "missing Dockerfile",
@@ -256,6 +257,38 @@ INVALID: list[tuple[str, Builder, str]] = [
 def test_invalid_props_raise_naming_the_prop(builder: Builder, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         builder(_stack())
+
+
+def test_construct_errors_list_every_problem_with_the_construct_path() -> None:
+    with pytest.raises(PropsError) as caught:
+        _endpoint(
+            _stack(), [_variant(weight=-1, instance_type="ml.c6i.huge"), _variant(name="CHAMPION")], endpoint_name="bad_name"
+        )
+    assert caught.value.path == "Test/Ep"
+    assert len(caught.value.problems) == 4
+    assert [p.split(" ")[0] for p in caught.value.problems] == [
+        "endpoint_name",
+        "variants[0].weight",
+        "variants[0].instance_type",
+        "variants[1].name",
+    ]
+
+
+def test_construct_validation_skips_values_known_only_at_deploy() -> None:
+    stack = _stack()
+    weight = cdk.CfnParameter(stack, "Weight", type="Number").value_as_number
+    count = int(cdk.CfnParameter(stack, "Count", type="Number").value_as_number)  # a token: a large negative number
+    endpoint = _endpoint(stack, [_variant(weight=weight, initial_instance_count=count)])
+    VariantAutoscaling(
+        stack,
+        "A",
+        endpoint=endpoint,
+        variant_name="champion",
+        min_capacity=count,
+        max_capacity=count,
+        target_invocations_per_instance=1,
+    )
+    Template.from_stack(stack).resource_count_is("AWS::SageMaker::Endpoint", 1)
 
 
 def test_nag_acknowledgements_need_a_specific_reason() -> None:

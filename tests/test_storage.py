@@ -24,21 +24,27 @@ def test_five_buckets_data_artifacts_capture_monitoring_logs(dev: Synthesized) -
     assert len(names) == 5
 
 
-def test_every_bucket_is_sse_kms_with_a_customer_key_and_bucket_keys(dev: Synthesized) -> None:
+def test_every_data_bucket_is_sse_kms_with_the_data_key_and_bucket_keys(dev: Synthesized) -> None:
     data_key = next(k for k in _key_ids(dev) if "DataKey" in k)
-    log_key = next(k for k in _key_ids(dev) if "AccessLogsKey" in k)
     for name, bucket in _buckets(dev).items():
+        if "AccessLogs" in name:
+            continue
         (rule,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
         assert rule["BucketKeyEnabled"] is True, name
         default = rule["ServerSideEncryptionByDefault"]
         assert default["SSEAlgorithm"] == "aws:kms", name
-        expected = log_key if "AccessLogs" in name else data_key
-        assert default["KMSMasterKeyID"] == {"Fn::GetAtt": [expected, "Arn"]}, name
+        assert default["KMSMasterKeyID"] == {"Fn::GetAtt": [data_key, "Arn"]}, name
+
+
+def test_access_log_bucket_is_sse_s3_as_s3_requires_of_log_targets(dev: Synthesized) -> None:
+    (bucket,) = [b for name, b in _buckets(dev).items() if "AccessLogs" in name]
+    (rule,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
 
 
 def test_data_key_admits_no_service_principal(dev: Synthesized) -> None:
-    # S3's logging service is granted the log bucket's key (by CDK, without an account
-    # condition); it must never be granted the key that protects data and models.
+    # Service principals (CloudWatch Logs, SNS publishers) get keys of their own; the key
+    # that protects data and models is used through IAM only.
     keys = resources_of_type(dev.template_json(dev.stacks.foundation.stack_name), "AWS::KMS::Key")
     data_key = next(v for k, v in keys.items() if "DataKey" in k)
     principals = [s["Principal"] for s in data_key["Properties"]["KeyPolicy"]["Statement"]]

@@ -1,0 +1,44 @@
+"""Construct-time validation that reports every problem at once, with the construct's path.
+
+The library is usable without our YAML, so constructs check their props again; a user
+who gets one error, fixes it and then meets the next wastes a synth each time. Values
+that are unresolved CDK tokens (known only at deploy) are skipped, not guessed at.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+
+class PropsError(ValueError):
+    """Invalid construct props: every problem found, each on its own line."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: invalid props:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class Problems:
+    """Collect problems for one construct, then raise them together."""
+
+    def __init__(self, scope: Construct) -> None:
+        self._path = scope.node.path
+        self._problems: list[str] = []
+
+    def check(self, condition: bool, message: str) -> None:
+        if not condition:
+            self._problems.append(message)
+
+    def add(self, message: str) -> None:
+        self._problems.append(message)
+
+    def raise_if_any(self) -> None:
+        if self._problems:
+            raise PropsError(self._path, self._problems)
+
+
+def is_token(value: object) -> bool:
+    """True for a value CloudFormation fills in at deploy time (skip it in checks)."""
+    return cdk.Token.is_unresolved(value)

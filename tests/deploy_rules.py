@@ -1,0 +1,412 @@
+"""Rules AWS enforces at deploy or run time that span resources, checked on whole templates.
+
+Each rule takes a CloudModel (every stack of one environment) and returns its violations
+as readable lines; `tests/test_deploy_rules.py` runs every rule on every shipped config,
+and shows each rule catching a real defect. A new feature adds its rules here, each with
+the AWS source that states it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from tests.cloud_model import CloudModel, Resource, state_machine_definition, task_states
+
+# Where SageMaker writes logs (SageMaker Developer Guide, "Log groups and streams that Amazon
+# SageMaker AI sends to Amazon CloudWatch Logs"): one group per endpoint, one shared group
+# per job type whose streams start with the job name.
+_SAGEMAKER_LOG_GROUP = re.compile(
+    r"^/aws/sagemaker/(Endpoints/[A-Za-z0-9](-*[A-Za-z0-9]){0,62}|TransformJobs|TrainingJobs|ProcessingJobs|LabelingJobs)$"
+)
+_LOGS_ARN = re.compile(r"^arn:[^:]+:logs:[^:]*:[^:]*:log-group:(?P<group>[^:]+)(?P<rest>:.*)?$")
+_SAMPLE_INSTANCE = "i-0123456789abcdef0"
+
+_ALARM_ACTIONS = ("AlarmActions", "OKActions", "InsufficientDataActions")
+# SageMaker job APIs called from Step Functions: where each names its role and its keys
+# (API references of CreateTransformJob, CreateTrainingJob, CreateProcessingJob).
+_JOB_KEYS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]] = {
+    "createTransformJob": (("TransformResources", "VolumeKmsKeyId"), (("TransformOutput", "KmsKeyId"),)),
+    "createTrainingJob": (("ResourceConfig", "VolumeKmsKeyId"), (("OutputDataConfig", "KmsKeyId"),)),
+    "createProcessingJob": (
+        ("ProcessingResources", "ClusterConfig", "VolumeKmsKeyId"),
+        (("ProcessingOutputConfig", "KmsKeyId"),),
+    ),
+}
+_JOB_LOG_GROUPS = {
+    "createTransformJob": ("/aws/sagemaker/TransformJobs", "transform-job"),
+    "createTrainingJob": ("/aws/sagemaker/TrainingJobs", "training-job"),
+    "createProcessingJob": ("/aws/sagemaker/ProcessingJobs", "processing-job"),
+}
+
+
+def _dig(value: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+# --- SNS: who may publish ------------------------------------------------------------------
+
+
+def sns_publishers_are_allowed(model: CloudModel) -> list[str]:
+    """Every alarm action and EventBridge target that is an SNS topic can really publish.
+
+    - A topic policy replaces SNS's default policy; the publishing service needs an Allow
+      for sns:Publish (SNS Developer Guide, "Amazon SNS access control", and CloudWatch User
+      Guide, "Using Amazon CloudWatch alarms": the topic's access policy must allow
+      cloudwatch.amazonaws.com; EventBridge User Guide, "Permissions for Amazon SNS").
+    - An encrypted topic's key must let that service use kms:GenerateDataKey* and
+      kms:Decrypt (SNS Developer Guide, "Enable compatibility between event sources from
+      AWS services and encrypted topics"); the AWS-managed alias/aws/sns key cannot.
+    """
+    violations: list[str] = []
+    for kind in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"):
+        for alarm in model.of_type(kind):
+            source = model.arn("cloudwatch", f"alarm:{alarm.logical_id}")
+            for field in _ALARM_ACTIONS:
+                for arn in model.resolve(alarm.stack, alarm.properties.get(field, [])):
+                    violations += _publish_problems(
+                        model, arn, "cloudwatch.amazonaws.com", source, f"{alarm.stack}/{alarm.logical_id}"
+                    )
+    for rule in model.of_type("AWS::Events::Rule"):
+        source = model.arn("events", f"rule/{rule.logical_id}")
+        for target in rule.properties.get("Targets", []):
+            arn = model.resolve(rule.stack, target["Arn"])
+            violations += _publish_problems(model, arn, "events.amazonaws.com", source, f"{rule.stack}/{rule.logical_id}")
+    return violations
+
+
+def _publish_problems(model: CloudModel, arn: str, service: str, source_arn: str, where: str) -> list[str]:
+    topic = model.target(arn)
+    if topic is None or topic.type != "AWS::SNS::Topic":
+        return []
+    context = {"aws:SourceAccount": model.account, "aws:SourceArn": source_arn}
+    problems = []
+    policies = [
+        p for p in model.of_type("AWS::SNS::TopicPolicy") if topic.ref in model.resolve(p.stack, p.properties.get("Topics", []))
+    ]
+    if policies:
+        statements = [s for p in policies for s in model.statements(p.stack, p.properties["PolicyDocument"])]
+        if not any(s.allows("sns:Publish", topic.ref, context) and s.names_principal("Service", service) for s in statements):
+            problems.append(
+                f"{where}: topic {topic.logical_id}'s policy allows {service} no sns:Publish (the policy replaces SNS's default)"
+            )
+    key_id = model.resolve(topic.stack, topic.properties.get("KmsMasterKeyId"))
+    if key_id is not None:
+        key = model.target(str(key_id))
+        if key is None:
+            problems.append(f"{where}: topic {topic.logical_id} uses key {key_id}, which {service} cannot be granted")
+        else:
+            for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                if not model.service_can_use_key(service, key, action, context):
+                    problems.append(f"{where}: topic {topic.logical_id}'s key {key.logical_id} does not let {service} {action}")
+    return problems
+
+
+# --- SageMaker jobs and endpoints: keys usable by the role that runs them -------------------
+
+
+def _sagemaker_tasks(model: CloudModel) -> Iterator[tuple[Resource, str, dict[str, Any]]]:
+    for machine in model.of_type("AWS::StepFunctions::StateMachine"):
+        for state in task_states(state_machine_definition(model, machine)):
+            match = re.search(r":sagemaker:(create\w+Job)", state.get("Resource", ""))
+            if match and match[1] in _JOB_KEYS:
+                yield machine, match[1], state.get("Parameters", {})
+
+
+def _job_role(model: CloudModel, stack: str, api: str, parameters: dict[str, Any]) -> Resource | None:
+    if api == "createTransformJob":
+        sm_model = model.target(parameters.get("ModelName", ""))
+        if sm_model is None:
+            return None
+        return model.role_for_arn(model.resolve(sm_model.stack, sm_model.properties["ExecutionRoleArn"]))
+    return model.role_for_arn(parameters.get("RoleArn", ""))
+
+
+def job_keys_are_usable(model: CloudModel) -> list[str]:
+    """Every KMS key a SageMaker job names is usable by the roles involved.
+
+    - VolumeKmsKeyId: SageMaker creates a grant for the instances' volumes; the job's role
+      must be allowed kms:CreateGrant (CreateTransformJob/CreateTrainingJob/
+      CreateProcessingJob API references: "the KMS key policy must grant permission to the
+      IAM role"), and so must the caller, here the state machine's role (KMS Developer
+      Guide, "Grants in AWS KMS": CreateGrant on behalf of an AWS service, checked with
+      kms:GrantIsForAWSResource).
+    - Output KmsKeyId: the role writes SSE-KMS objects: kms:GenerateDataKey and kms:Decrypt
+      (multipart uploads) (Amazon S3 User Guide, "Using server-side encryption with AWS KMS
+      keys").
+    """
+    violations = []
+    grant_context = {"kms:GrantIsForAWSResource": "true"}
+    for machine, api, parameters in _sagemaker_tasks(model):
+        where = f"{machine.stack}/{machine.logical_id} {api}"
+        role = _job_role(model, machine.stack, api, parameters)
+        caller = model.role_for_arn(model.resolve(machine.stack, machine.properties["RoleArn"]))
+        if role is None or caller is None:
+            violations.append(f"{where}: cannot find the job's role or the state machine's role")
+            continue
+        volume_path, output_paths = _JOB_KEYS[api]
+        volume_key = model.target(str(_dig(parameters, volume_path) or ""))
+        if volume_key is not None:
+            for who, principal in (("job role", role), ("state machine role", caller)):
+                if not model.role_can_use_key(principal, volume_key, "kms:CreateGrant", grant_context):
+                    violations.append(
+                        f"{where}: {who} {principal.logical_id} may not kms:CreateGrant on volume key {volume_key.logical_id}"
+                    )
+        for path in output_paths:
+            output_key = model.target(str(_dig(parameters, path) or ""))
+            if output_key is None:
+                continue
+            for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                if not model.role_can_use_key(role, output_key, action):
+                    violations.append(
+                        f"{where}: job role {role.logical_id} may not {action} on output key {output_key.logical_id}"
+                    )
+    return violations
+
+
+def _endpoint_config(model: CloudModel, endpoint: Resource) -> Resource | None:
+    return model.target(model.resolve(endpoint.stack, endpoint.properties["EndpointConfigName"]))
+
+
+def _variant_roles(model: CloudModel, config: Resource) -> dict[str, Resource]:
+    roles = {}
+    for variant in config.properties.get("ProductionVariants", []):
+        sm_model = model.target(model.resolve(config.stack, variant["ModelName"]))
+        if sm_model is not None:
+            role = model.role_for_arn(model.resolve(sm_model.stack, sm_model.properties["ExecutionRoleArn"]))
+            if role is not None:
+                roles[variant["VariantName"]] = role
+    return roles
+
+
+def endpoint_keys_are_usable(model: CloudModel) -> list[str]:
+    """An endpoint's keys: the volume key is granted through IAM (CreateEndpointConfig API
+    reference, KmsKeyId: the key policy must allow the principal calling CreateEndpoint, here
+    CloudFormation's role, so it must delegate to IAM), and the data-capture key must let the
+    models' role write captured objects (kms:GenerateDataKey, kms:Decrypt; SageMaker Developer
+    Guide, "Data capture": the execution role writes to the capture destination)."""
+    violations = []
+    for config in model.of_type("AWS::SageMaker::EndpointConfig"):
+        where = f"{config.stack}/{config.logical_id}"
+        volume_key = model.target(str(model.resolve(config.stack, config.properties.get("KmsKeyId", ""))))
+        if volume_key is not None and not model.key_delegates_to_iam(volume_key):
+            violations.append(f"{where}: volume key {volume_key.logical_id} does not delegate to IAM policies")
+        capture = config.properties.get("DataCaptureConfig")
+        if capture:
+            capture_key = model.target(str(model.resolve(config.stack, capture.get("KmsKeyId", ""))))
+            if capture_key is None:
+                continue
+            for variant, role in _variant_roles(model, config).items():
+                for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                    if not model.role_can_use_key(role, capture_key, action):
+                        violations.append(
+                            f"{where}: variant {variant}'s role may not {action} on capture key {capture_key.logical_id}"
+                        )
+    return violations
+
+
+# --- CloudWatch Logs --------------------------------------------------------------------------
+
+
+def _log_arn(model: CloudModel, group: str, stream: str) -> str:
+    return model.arn("logs", f"log-group:{group}:log-stream:{stream}")
+
+
+def log_grants_name_real_groups(model: CloudModel) -> list[str]:
+    """A SageMaker role's log grants name groups SageMaker writes to, and let it write its own streams.
+
+    Source: SageMaker Developer Guide, "Log groups and streams that Amazon SageMaker AI sends
+    to Amazon CloudWatch Logs": `/aws/sagemaker/Endpoints/<endpoint>` (streams
+    `<variant>/<instance>`), and one group per job type, e.g. `/aws/sagemaker/TransformJobs`
+    with streams `<job name>/<host>-<epoch>`.
+    """
+    violations = []
+    for role in model.of_type("AWS::IAM::Role"):
+        if "sagemaker.amazonaws.com" not in model.trusted_services(role):
+            continue
+        for statement in model.role_statements(role):
+            if not any(a.lower().startswith("logs:") for a in statement.actions):
+                continue
+            for resource in statement.resources:
+                match = _LOGS_ARN.match(resource)
+                if match is None or not _SAGEMAKER_LOG_GROUP.match(match["group"]):
+                    violations.append(
+                        f"{role.stack}/{role.logical_id}: logs grant on {resource}, a group SageMaker never writes to"
+                    )
+    # Positive: each workload's role can write the streams SageMaker really creates.
+    for endpoint in model.of_type("AWS::SageMaker::Endpoint"):
+        config = _endpoint_config(model, endpoint)
+        name = endpoint.properties.get("EndpointName")
+        if config is None or not isinstance(name, str):
+            continue
+        for variant, role in _variant_roles(model, config).items():
+            stream = _log_arn(model, f"/aws/sagemaker/Endpoints/{name}", f"{variant}/{_SAMPLE_INSTANCE}")
+            for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+                if not model.role_allows(role, action, stream):
+                    violations.append(
+                        f"{endpoint.stack}/{endpoint.logical_id}: variant {variant}'s role may not {action} on {stream}"
+                    )
+    for machine, api, parameters in _sagemaker_tasks(model):
+        job_role = _job_role(model, machine.stack, api, parameters)
+        caller = model.role_for_arn(model.resolve(machine.stack, machine.properties["RoleArn"]))
+        if job_role is None or caller is None:
+            continue
+        group, job_type = _JOB_LOG_GROUPS[api]
+        for prefix in _job_name_prefixes(model, caller, job_type):
+            stream = _log_arn(model, group, f"{prefix}20260101-000000/{_SAMPLE_INSTANCE}-1767225600")
+            for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+                if not model.role_allows(job_role, action, stream):
+                    violations.append(f"{machine.stack}/{machine.logical_id}: job role may not {action} on {stream}")
+    return violations
+
+
+def _job_name_prefixes(model: CloudModel, caller: Resource, job_type: str) -> list[str]:
+    """Job-name prefixes the caller may create, from its `<job type>/<prefix>*` grants."""
+    prefixes = []
+    for statement in model.role_statements(caller):
+        if any(a.lower().startswith("sagemaker:create") for a in statement.actions):
+            for resource in statement.resources:
+                match = re.search(rf":{job_type}/(?P<prefix>[^*]*)\*$", resource)
+                if match:
+                    prefixes.append(match["prefix"])
+    return prefixes
+
+
+def log_groups_have_retention_and_a_usable_key(model: CloudModel) -> list[str]:
+    """Every log group we create expires and is encrypted with a customer key CloudWatch Logs may use.
+
+    Source: CloudWatch Logs User Guide, "Encrypt log data in CloudWatch Logs using AWS KMS":
+    the key policy must allow `logs.<region>.amazonaws.com` kms:Encrypt*, kms:Decrypt*,
+    kms:ReEncrypt*, kms:GenerateDataKey*, kms:Describe*, under the encryption context
+    `kms:EncryptionContext:aws:logs:arn` of the group, or association fails.
+    """
+    violations = []
+    service = f"logs.{model.region}.amazonaws.com"
+    for group in model.of_type("AWS::Logs::LogGroup"):
+        where = f"{group.stack}/{group.logical_id}"
+        if "RetentionInDays" not in group.properties:
+            violations.append(f"{where}: no RetentionInDays (logs kept forever)")
+        key = model.target(str(model.resolve(group.stack, group.properties.get("KmsKeyId", ""))))
+        if key is None:
+            violations.append(f"{where}: not encrypted with a customer key of this app")
+            continue
+        name = group.properties.get("LogGroupName", group.logical_id)
+        context = {"kms:EncryptionContext:aws:logs:arn": model.arn("logs", f"log-group:{name}")}
+        for action in ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:GenerateDataKey", "kms:DescribeKey"):
+            if not model.service_can_use_key(service, key, action, context):
+                violations.append(f"{where}: key {key.logical_id} does not let {service} {action}")
+    return violations
+
+
+def state_machines_log_under_vended_prefix(model: CloudModel) -> list[str]:
+    """State machines log to `/aws/vendedlogs/states/...` groups.
+
+    Source: Step Functions Developer Guide, "Logging in CloudWatch Logs": outside that prefix,
+    each log group is added to the account's CloudWatch Logs resource policy, whose size
+    limit (5,120 characters) is reached after a few dozen state machines, and then
+    creating one fails.
+    """
+    violations = []
+    for machine in model.of_type("AWS::StepFunctions::StateMachine"):
+        config = machine.properties.get("LoggingConfiguration", {})
+        for destination in config.get("Destinations", []):
+            arn = model.resolve(machine.stack, destination["CloudWatchLogsLogGroup"]["LogGroupArn"])
+            group = model.target(arn)
+            name = group.properties.get("LogGroupName") if group else None
+            if not isinstance(name, str) or not name.startswith("/aws/vendedlogs/states/"):
+                violations.append(
+                    f"{machine.stack}/{machine.logical_id}: logs to {name or arn}, not under /aws/vendedlogs/states/"
+                )
+    return violations
+
+
+def endpoint_log_groups_exist_first(model: CloudModel) -> list[str]:
+    """Each endpoint's log group is a stack resource the endpoint depends on.
+
+    SageMaker creates `/aws/sagemaker/Endpoints/<name>` on first start if it does not exist,
+    with no retention and no key, outside any stack (SageMaker Developer Guide, "Log groups
+    and streams"); creating it first, in the endpoint's stack, gives it both.
+    """
+    violations = []
+    for endpoint in model.of_type("AWS::SageMaker::Endpoint"):
+        name = endpoint.properties.get("EndpointName")
+        groups = [
+            g.logical_id
+            for g in model.of_type("AWS::Logs::LogGroup")
+            if g.stack == endpoint.stack and g.properties.get("LogGroupName") == f"/aws/sagemaker/Endpoints/{name}"
+        ]
+        depends = endpoint.raw.get("DependsOn", [])
+        depends = [depends] if isinstance(depends, str) else depends
+        if not groups:
+            violations.append(
+                f"{endpoint.stack}/{endpoint.logical_id}: no log group /aws/sagemaker/Endpoints/{name} in its stack"
+            )
+        elif not set(groups) & set(depends):
+            violations.append(f"{endpoint.stack}/{endpoint.logical_id}: does not depend on its log group {groups[0]}")
+    return violations
+
+
+# --- Limits that span fields ------------------------------------------------------------------
+
+
+def transform_payload_in_flight(model: CloudModel) -> list[str]:
+    """CreateTransformJob API reference, MaxPayloadInMB: MaxConcurrentTransforms x MaxPayloadInMB <= 100 MB."""
+    violations = []
+    for machine, api, parameters in _sagemaker_tasks(model):
+        if api != "createTransformJob":
+            continue
+        concurrent = parameters.get("MaxConcurrentTransforms", 1)
+        payload = parameters.get("MaxPayloadInMB", 6)
+        if isinstance(concurrent, int) and isinstance(payload, int) and concurrent * payload > 100:
+            violations.append(
+                f"{machine.stack}/{machine.logical_id}: {concurrent} x {payload} MB = {concurrent * payload} MB > 100 MB"
+            )
+    return violations
+
+
+# --- S3 --------------------------------------------------------------------------------------
+
+
+def access_log_targets_use_sse_s3(model: CloudModel) -> list[str]:
+    """Server access logs are delivered only to a target bucket with SSE-S3 default encryption.
+
+    Source: Amazon S3 User Guide, "Enabling Amazon S3 server access logging": the target
+    bucket's default encryption can be SSE-S3 (AES256) only; SSE-KMS is not supported.
+    """
+    violations = []
+    for bucket in model.of_type("AWS::S3::Bucket"):
+        target_name = model.resolve(bucket.stack, _dig(bucket.properties, ("LoggingConfiguration", "DestinationBucketName")))
+        if target_name is None:
+            continue
+        target = model.target(str(target_name))
+        if target is None:
+            continue
+        rules = _dig(target.properties, ("BucketEncryption", "ServerSideEncryptionConfiguration")) or []
+        algorithms = {_dig(r, ("ServerSideEncryptionByDefault", "SSEAlgorithm")) for r in rules}
+        if algorithms != {"AES256"}:
+            found = algorithms or "nothing"
+            violations.append(
+                f"{bucket.stack}/{bucket.logical_id}: logs to {target.logical_id}, encrypted with {found}, not SSE-S3"
+            )
+    return violations
+
+
+RULES = {
+    rule.__name__: rule
+    for rule in (
+        sns_publishers_are_allowed,
+        job_keys_are_usable,
+        endpoint_keys_are_usable,
+        log_grants_name_real_groups,
+        log_groups_have_retention_and_a_usable_key,
+        state_machines_log_under_vended_prefix,
+        endpoint_log_groups_exist_first,
+        transform_payload_in_flight,
+        access_log_targets_use_sse_s3,
+    )
+}

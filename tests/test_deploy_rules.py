@@ -1,0 +1,154 @@
+"""Deploy-time rules on every shipped config, and proof that each rule catches its defect.
+
+The rules (tests/deploy_rules.py) read whole environments: alarms in one stack publish to
+a topic in another, a job's role in one resource uses a key defined elsewhere. Each
+`test_rule_catches_*` re-introduces one real defect into a copy of the prod templates (the
+ones a review of the templates found before these rules existed) and checks the rule
+reports it, so no rule can pass by never looking.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.cloud_model import CloudModel
+from tests.conftest import SHIPPED_ENVS, Synthesized
+from tests.deploy_rules import RULES
+
+
+def _model(result: Synthesized, templates: dict[str, dict[str, Any]] | None = None) -> CloudModel:
+    foundation = result.stacks.foundation
+    if templates is None:
+        templates = {name: result.template_json(name) for name in result.stack_names}
+    return CloudModel(templates, account=foundation.account, region=foundation.region)
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize("env", SHIPPED_ENVS)
+def test_shipped_configs_keep_every_deploy_rule(env: str, rule: str, synth: Callable[[str], Synthesized]) -> None:
+    assert RULES[rule](_model(synth(env))) == []
+
+
+def _mutated(prod: Synthesized, mutate: Callable[[dict[str, dict[str, Any]]], None]) -> CloudModel:
+    templates = copy.deepcopy({name: prod.template_json(name) for name in prod.stack_names})
+    mutate(templates)
+    return _model(prod, templates)
+
+
+def _resources(templates: dict[str, dict[str, Any]], resource_type: str) -> list[dict[str, Any]]:
+    return [r for t in templates.values() for r in t["Resources"].values() if r["Type"] == resource_type]
+
+
+def _drop_statements(document: dict[str, Any], keep: Callable[[dict[str, Any]], bool]) -> None:
+    document["Statement"] = [s for s in document["Statement"] if keep(s)]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement.get("Action", [])
+    return [action] if isinstance(action, str) else action
+
+
+def _deny_only_topic_policy(templates: dict[str, dict[str, Any]]) -> None:
+    # What `enforce_ssl=True` alone wrote: a policy whose only statement is a Deny.
+    for policy in _resources(templates, "AWS::SNS::TopicPolicy"):
+        _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: s["Effect"] == "Deny")
+
+
+def _topic_key_without_publishers(templates: dict[str, dict[str, Any]]) -> None:
+    for key in _resources(templates, "AWS::KMS::Key"):
+        _drop_statements(key["Properties"]["KeyPolicy"], lambda s: "ToUseTheTopicKey" not in s.get("Sid", ""))
+
+
+def _no_create_grant(templates: dict[str, dict[str, Any]]) -> None:
+    for policy in _resources(templates, "AWS::IAM::Policy"):
+        _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: "kms:CreateGrant" not in _actions(s))
+
+
+def _per_job_log_group(templates: dict[str, dict[str, Any]]) -> None:
+    # The old grant: a group per job, which SageMaker never creates.
+    text = json.dumps(templates["mlops-prod-batch"])
+    text = text.replace(
+        "/aws/sagemaker/TransformJobs:log-stream:caller-risk-backfill-*", "/aws/sagemaker/TransformJobs/caller-risk-backfill-*:*"
+    )
+    text = text.replace("/aws/sagemaker/TransformJobs:*", "/aws/sagemaker/TransformJobs/caller-risk-backfill-*:*")
+    templates["mlops-prod-batch"] = json.loads(text)
+
+
+def _unencrypted_log_groups(templates: dict[str, dict[str, Any]]) -> None:
+    for group in _resources(templates, "AWS::Logs::LogGroup"):
+        group["Properties"].pop("KmsKeyId")
+
+
+def _logs_key_without_logs_service(templates: dict[str, dict[str, Any]]) -> None:
+    for key in _resources(templates, "AWS::KMS::Key"):
+        _drop_statements(key["Properties"]["KeyPolicy"], lambda s: "logs." not in json.dumps(s.get("Principal", {})))
+
+
+def _endless_log_groups(templates: dict[str, dict[str, Any]]) -> None:
+    for group in _resources(templates, "AWS::Logs::LogGroup"):
+        group["Properties"].pop("RetentionInDays")
+
+
+def _state_machine_logs_outside_vended(templates: dict[str, dict[str, Any]]) -> None:
+    for group in _resources(templates, "AWS::Logs::LogGroup"):
+        group["Properties"]["LogGroupName"] = group["Properties"]["LogGroupName"].replace("/aws/vendedlogs/states/", "/mlops/")
+
+
+def _endpoint_without_its_log_group(templates: dict[str, dict[str, Any]]) -> None:
+    for endpoint in _resources(templates, "AWS::SageMaker::Endpoint"):
+        endpoint.pop("DependsOn")
+
+
+def _too_much_in_flight(templates: dict[str, dict[str, Any]]) -> None:
+    # 64 x 6 MB passed config validation before the rule existed.
+    text = json.dumps(templates["mlops-prod-batch"])
+    text = text.replace(
+        '\\"MaxPayloadInMB\\":5,\\"MaxConcurrentTransforms\\":4', '\\"MaxPayloadInMB\\":6,\\"MaxConcurrentTransforms\\":64'
+    )
+    templates["mlops-prod-batch"] = json.loads(text)
+
+
+def _kms_access_log_target(templates: dict[str, dict[str, Any]]) -> None:
+    for bucket in _resources(templates, "AWS::S3::Bucket"):
+        if "LoggingConfiguration" not in bucket["Properties"]:
+            rule = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            rule["ServerSideEncryptionByDefault"] = {"SSEAlgorithm": "aws:kms"}
+
+
+def _capture_key_not_granted(templates: dict[str, dict[str, Any]]) -> None:
+    for policy in _resources(templates, "AWS::IAM::Policy"):
+        _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: "kms:GenerateDataKey" not in _actions(s))
+
+
+DEFECTS: list[tuple[str, Callable[[dict[str, dict[str, Any]]], None], str, str]] = [
+    ("sns_publishers_are_allowed", _deny_only_topic_policy, "cloudwatch.amazonaws.com no sns:Publish", "deny-only topic policy"),
+    ("sns_publishers_are_allowed", _topic_key_without_publishers, "does not let cloudwatch.amazonaws.com kms:", "topic key"),
+    ("job_keys_are_usable", _no_create_grant, "may not kms:CreateGrant on volume key", "no CreateGrant"),
+    ("log_grants_name_real_groups", _per_job_log_group, "a group SageMaker never writes to", "per-job log group"),
+    ("log_grants_name_real_groups", _per_job_log_group, "job role may not logs:PutLogEvents", "job cannot write logs"),
+    ("log_groups_have_retention_and_a_usable_key", _unencrypted_log_groups, "not encrypted with a customer key", "no key"),
+    ("log_groups_have_retention_and_a_usable_key", _logs_key_without_logs_service, "does not let logs.eu-west-1", "logs key"),
+    ("log_groups_have_retention_and_a_usable_key", _endless_log_groups, "no RetentionInDays", "no retention"),
+    ("state_machines_log_under_vended_prefix", _state_machine_logs_outside_vended, "not under /aws/vendedlogs", "vended"),
+    ("endpoint_log_groups_exist_first", _endpoint_without_its_log_group, "does not depend on its log group", "ordering"),
+    ("transform_payload_in_flight", _too_much_in_flight, "64 x 6 MB = 384 MB > 100 MB", "payload limit"),
+    ("access_log_targets_use_sse_s3", _kms_access_log_target, "not SSE-S3", "log target encryption"),
+    ("endpoint_keys_are_usable", _capture_key_not_granted, "may not kms:GenerateDataKey on capture key", "capture key"),
+]
+
+
+@pytest.mark.parametrize(("rule", "mutate", "expected", "label"), DEFECTS, ids=[d[3] for d in DEFECTS])
+def test_rule_catches_the_defect(
+    rule: str, mutate: Callable[[dict[str, dict[str, Any]]], None], expected: str, label: str, prod: Synthesized
+) -> None:
+    violations = RULES[rule](_mutated(prod, mutate))
+    assert any(expected in v for v in violations), violations
+
+
+def test_every_rule_has_a_defect_it_catches() -> None:
+    assert {d[0] for d in DEFECTS} == set(RULES)
