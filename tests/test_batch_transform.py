@@ -217,3 +217,20 @@ def test_batching_and_environment_may_not_both_set_a_variable() -> None:
     ((path, message),) = _transform_problems(entry)
     assert path == "batch_transforms[0].environment"
     assert "MAX_BATCH_SIZE also set by batching" in message
+
+
+def test_payload_in_flight_limited_to_100_mb_per_instance() -> None:
+    # CreateTransformJob: MaxConcurrentTransforms x MaxPayloadInMB <= 100 MB; 64 x 6 passed before.
+    ((path, message),) = _transform_problems(_entry("nightly", max_concurrent_transforms="64", max_payload_mb="6"))
+    assert path == "batch_transforms[0].max_concurrent_transforms"
+    assert "64 x max_payload_mb 6 = 384 MB" in message
+    assert "at most 16 transforms at 6 MB" in message
+
+
+def test_payload_in_flight_at_the_limit_is_accepted() -> None:
+    from config.loader import parse_config
+
+    text = 'account: "123456789012"\nregion: eu-west-1\nbatch_transforms:\n' + _entry(
+        "nightly", max_concurrent_transforms="20", max_payload_mb="5"
+    )
+    assert parse_config(text).batch_transforms[0].max_concurrent_transforms == 20

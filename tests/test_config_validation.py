@@ -124,6 +124,12 @@ def test_region_form() -> None:
     _assert_problem(_problems(_set(("region",), "Ireland")), "region", "should match pattern")
 
 
+@pytest.mark.parametrize("days", [0, 45, 5000])
+def test_log_retention_is_one_cloudwatch_accepts(days: int) -> None:
+    problems = _problems(lambda d: d.update(logs={"retention_days": days}))
+    _assert_problem(problems, "logs.retention_days", f"{days} days: CloudWatch Logs accepts 1, 3, 5, 7, 14, 30, 60, 90")
+
+
 def test_removal_policy_lists_allowed_values() -> None:
     _assert_problem(_problems(_set(("removal_policy",), "keep")), "removal_policy", "'retain' or 'destroy'")
 

@@ -19,7 +19,7 @@ from config.loader import REPO_ROOT
 from mlops_constructs.alarms import EndpointAlarms
 from mlops_constructs.artifacts import ModelArtifact
 from mlops_constructs.autoscaling import ScheduledScaling, VariantAutoscaling
-from mlops_constructs.endpoint import DataCapture, ModelEndpoint, VariantSpec
+from mlops_constructs.endpoint import DataCapture, EndpointLogs, ModelEndpoint, VariantSpec
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.limits import enforce_resource_limit
 from mlops_constructs.nag import NagAck
@@ -156,6 +156,99 @@ def test_autoscaling_resource_id_names_the_variant() -> None:
     ]
 
 
+def test_grants_return_the_grant_with_its_statements() -> None:
+    stack = _stack()
+    role = iam.Role(stack, "R", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    grants = [
+        ModelArtifact.from_s3_uri("s3://models/m/model.tar.gz").grant_read(role),
+        ContainerImage.from_ecr_uri(ECR).grant_pull(role),
+        _endpoint(stack).grant_invoke(role),
+    ]
+    assert all(isinstance(g, iam.Grant) and g.success for g in grants)
+    assert [sorted(a for s in g.principal_statements for a in s.actions) for g in grants] == [
+        ["s3:GetObject"],
+        ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetAuthorizationToken", "ecr:GetDownloadUrlForLayer"],
+        ["sagemaker:InvokeEndpoint"],
+    ]
+
+
+def test_metric_options_pass_through_keyword_only() -> None:
+    endpoint = _endpoint(_stack())
+    metric = endpoint.metric_5xx_errors("champion", period=cdk.Duration.minutes(5), statistic="Average", label="5xx")
+    assert (metric.period.to_minutes(), metric.statistic, metric.label) == (5, "Average", "5xx")
+    assert endpoint.metric_invocations("champion").statistic == "Sum"
+    with pytest.raises(TypeError):
+        endpoint.metric_5xx_errors("champion", cdk.Duration.minutes(5))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("method", "name"),
+    [
+        ("metric_cpu_utilization", "CPUUtilization"),
+        ("metric_memory_utilization", "MemoryUtilization"),
+        ("metric_disk_utilization", "DiskUtilization"),
+        ("metric_gpu_utilization", "GPUUtilization"),
+        ("metric_gpu_memory_utilization", "GPUMemoryUtilization"),
+    ],
+)
+def test_instance_metrics_come_from_the_endpoints_namespace(method: str, name: str) -> None:
+    metric = getattr(_endpoint(_stack()), method)("champion")
+    assert (metric.namespace, metric.metric_name, metric.statistic) == ("/aws/sagemaker/Endpoints", name, "Average")
+    assert metric.dimensions == {"EndpointName": "caller-risk", "VariantName": "champion"}
+
+
+def test_imported_endpoint_gets_alarms_autoscaling_and_grants() -> None:
+    stack = _stack()
+    endpoint = ModelEndpoint.from_endpoint_name(stack, "Legacy", "Fraud-Scorer", variant_names=["blue", "green"])
+    role = iam.Role(stack, "Caller", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    endpoint.grant_invoke(role)
+    VariantAutoscaling(
+        stack, "Scale", endpoint=endpoint, variant_name="green", min_capacity=1, max_capacity=2, target_invocations_per_instance=9
+    )
+    EndpointAlarms(stack, "Alarms", endpoint=endpoint, topic=cdk.aws_sns.Topic(stack, "T"))
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": [
+                    # SageMaker lower-cases endpoint names in ARNs.
+                    {
+                        "Action": "sagemaker:InvokeEndpoint",
+                        "Resource": {
+                            "Fn::Join": [
+                                "",
+                                ["arn:", {"Ref": "AWS::Partition"}, ":sagemaker:eu-west-1:123456789012:endpoint/fraud-scorer"],
+                            ]
+                        },
+                    }
+                ]
+            }
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget", {"ResourceId": "endpoint/Fraud-Scorer/variant/green"}
+    )
+    template.resource_count_is("AWS::CloudWatch::CompositeAlarm", 2)
+    template.resource_count_is("AWS::CloudWatch::Alarm", 4)
+    template.resource_count_is("AWS::SageMaker::Endpoint", 0)
+
+
+def test_endpoint_log_group_is_created_before_the_endpoint() -> None:
+    stack = _stack()
+    endpoint = _endpoint(stack, logs=EndpointLogs(encryption_key=kms.Key(stack, "LogKey"), retention_days=30))
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {"LogGroupName": "/aws/sagemaker/Endpoints/caller-risk", "RetentionInDays": 30, "KmsKeyId": Match.any_value()},
+    )
+    assert endpoint.log_group is not None
+    template.has_resource(
+        "AWS::SageMaker::Endpoint",
+        {"DependsOn": Match.array_with([stack.get_logical_id(endpoint.log_group.node.default_child)])},  # type: ignore[arg-type]
+    )
+
+
 # --- construct-time validation: each names the construct and the prop ------------------------
 
 Builder = Callable[[cdk.Stack], object]
@@ -245,6 +338,16 @@ INVALID: list[tuple[str, Builder, str]] = [
     ("non-ECR image", lambda s: ContainerImage.from_ecr_uri("docker.io/library/python:3.11"), r"not an ECR image URI"),
     ("model not tar.gz", lambda s: ModelArtifact.from_asset(s, "M", "model.pt"), r"must be a .tar.gz archive"),
     ("absolute bucket key", lambda s: ModelArtifact.from_bucket(s3.Bucket(s, "B"), "/abs"), r"must be a relative object key"),
+    (
+        "log retention",
+        lambda s: _endpoint(s, logs=EndpointLogs(encryption_key=kms.Key(s, "K"), retention_days=45)),
+        r"logs.retention_days: log retention 45 days: CloudWatch Logs accepts 1, 3",
+    ),
+    (
+        "imported endpoint name",
+        lambda s: ModelEndpoint.from_endpoint_name(s, "Old", "bad_name", variant_names=[]),
+        r"Test: invalid props:\n  - Old: endpoint_name 'bad_name' is invalid.*\n  - Old: name at least one variant",
+    ),
     (
         "capture lifecycle",
         lambda s: CaptureLifecycle(infrequent_access_after_days=30, expire_after_days=30),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match
+from aws_cdk.assertions import Capture, Match
 
 from tests.conftest import Synthesized, resources_of_type
 
@@ -28,10 +28,12 @@ def _policy_statements(synth: Synthesized, endpoint: str) -> list[dict[str, Any]
 
 
 def test_one_model_per_variant(prod: Synthesized) -> None:
-    models = resources_of_type(_template(prod, "caller-risk"), "AWS::SageMaker::Model")
-    assert len(models) == 2
-    variants = _config(prod, "caller-risk")["ProductionVariants"]
-    assert {v["ModelName"]["Fn::GetAtt"][0] for v in variants} == set(models)
+    template = prod.endpoint("caller-risk")
+    template.resource_count_is("AWS::SageMaker::Model", 2)
+    variants = Capture()
+    template.has_resource_properties("AWS::SageMaker::EndpointConfig", {"ProductionVariants": variants})
+    referenced = {v["ModelName"]["Fn::GetAtt"][0] for v in variants.as_array()}
+    assert referenced == set(template.find_resources("AWS::SageMaker::Model"))
 
 
 def test_models_and_endpoint_config_have_generated_names(prod: Synthesized) -> None:
@@ -58,38 +60,69 @@ def test_weights_counts_and_instance_types_as_configured(prod: Synthesized) -> N
 
 
 def test_data_capture_to_the_capture_bucket_prefix_encrypted(dev: Synthesized) -> None:
-    capture = _config(dev, "caller-risk")["DataCaptureConfig"]
-    assert capture["EnableCapture"] is True
-    assert capture["InitialSamplingPercentage"] == 20
-    assert [o["CaptureMode"] for o in capture["CaptureOptions"]] == ["Input", "Output"]
-    uri = capture["DestinationS3Uri"]["Fn::Join"][1]
-    assert uri[0] == "s3://"
-    assert uri[-1] == "/caller-risk"
-    assert "Capture" in uri[1]["Fn::GetStackOutput"]["OutputName"]
-    assert "DataKey" in capture["KmsKeyId"]["Fn::GetStackOutput"]["OutputName"]
-    assert capture["CaptureContentTypeHeader"]["JsonContentTypes"] == ["application/json", "application/jsonlines"]
+    bucket_output, key_output = Capture(), Capture()
+    dev.endpoint("caller-risk").has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "DataCaptureConfig": {
+                "EnableCapture": True,
+                "InitialSamplingPercentage": 20,
+                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+                "DestinationS3Uri": {
+                    "Fn::Join": [
+                        "",
+                        [
+                            "s3://",
+                            {
+                                "Fn::GetStackOutput": {
+                                    "OutputName": bucket_output,
+                                    "StackName": "mlops-dev-foundation",
+                                    "Region": "eu-west-1",
+                                }
+                            },
+                            "/caller-risk",
+                        ],
+                    ]
+                },
+                "KmsKeyId": {"Fn::GetStackOutput": Match.object_like({"OutputName": key_output})},
+                "CaptureContentTypeHeader": Match.object_like(
+                    {"JsonContentTypes": ["application/json", "application/jsonlines"]}
+                ),
+            }
+        },
+    )
+    assert "Capture" in bucket_output.as_string()
+    assert "DataKey" in key_output.as_string()
 
 
 def test_volume_encryption_where_instance_type_allows(prod: Synthesized) -> None:
     # ml.c6i has no local storage: the volume is encrypted with the data key.
-    assert "DataKey" in _config(prod, "caller-risk")["KmsKeyId"]["Fn::GetStackOutput"]["OutputName"]
+    key_output = Capture()
+    prod.endpoint("caller-risk").has_resource_properties(
+        "AWS::SageMaker::EndpointConfig", {"KmsKeyId": {"Fn::GetStackOutput": Match.object_like({"OutputName": key_output})}}
+    )
+    assert "DataKey" in key_output.as_string()
 
 
 def test_no_volume_key_for_local_nvme_instance_types(prod: Synthesized) -> None:
     # ml.g5/ml.g6 have hardware-encrypted NVMe; CreateEndpointConfig rejects a KmsKeyId.
-    assert "KmsKeyId" not in _config(prod, "call-transcript-intent")
+    prod.endpoint("call-transcript-intent").has_resource_properties(
+        "AWS::SageMaker::EndpointConfig", {"KmsKeyId": Match.absent()}
+    )
 
 
 def test_models_run_network_isolated(prod: Synthesized) -> None:
-    for resource in resources_of_type(_template(prod, "caller-risk"), "AWS::SageMaker::Model").values():
-        assert resource["Properties"]["EnableNetworkIsolation"] is True
+    template = prod.endpoint("caller-risk")
+    assert template.find_resources("AWS::SageMaker::Model") == template.find_resources(
+        "AWS::SageMaker::Model", {"Properties": {"EnableNetworkIsolation": True}}
+    )
 
 
 def test_models_wait_for_the_role_policy(prod: Synthesized) -> None:
-    template = _template(prod, "caller-risk")
-    (policy_id,) = resources_of_type(template, "AWS::IAM::Policy")
-    for resource in resources_of_type(template, "AWS::SageMaker::Model").values():
-        assert resource["DependsOn"] == [policy_id]
+    template = prod.endpoint("caller-risk")
+    (policy_id,) = template.find_resources("AWS::IAM::Policy")
+    models = template.find_resources("AWS::SageMaker::Model")
+    assert models == template.find_resources("AWS::SageMaker::Model", {"DependsOn": [policy_id]})
 
 
 def test_batching_and_variant_labels_passed_to_container(prod: Synthesized) -> None:
@@ -139,13 +172,38 @@ def test_role_reads_exactly_the_model_objects(dev: Synthesized) -> None:
 
 
 def test_role_writes_only_its_capture_prefix(dev: Synthesized) -> None:
-    (writes,) = [s for s in _policy_statements(dev, "caller-risk") if s["Action"] == "s3:PutObject"]
-    assert writes["Resource"]["Fn::Join"][1][1] == "/caller-risk/*"
+    dev.endpoint("caller-risk").has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Action": "s3:PutObject", "Resource": {"Fn::Join": ["", [Match.any_value(), "/caller-risk/*"]]}}
+                        )
+                    ]
+                )
+            }
+        },
+    )
 
 
 def test_role_logs_only_to_its_endpoint_log_group(dev: Synthesized) -> None:
     (logs,) = [s for s in _policy_statements(dev, "caller-risk") if "logs:PutLogEvents" in s["Action"]]
     assert logs["Resource"] == "arn:aws:logs:eu-west-1:111111111111:log-group:/aws/sagemaker/Endpoints/caller-risk:*"
+
+
+def test_endpoint_log_group_has_config_retention_and_the_logs_key(dev: Synthesized) -> None:
+    key_output = Capture()
+    dev.endpoint("caller-risk").has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {
+            "LogGroupName": "/aws/sagemaker/Endpoints/caller-risk",
+            "RetentionInDays": 90,
+            "KmsKeyId": {"Fn::GetStackOutput": Match.object_like({"OutputName": key_output})},
+        },
+    )
+    assert "LogsKey" in key_output.as_string()
 
 
 def test_role_metrics_limited_to_sagemaker_namespaces(dev: Synthesized) -> None:

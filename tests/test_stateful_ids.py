@@ -1,0 +1,78 @@
+"""Logical IDs of stateful and fixed-name resources are a contract.
+
+CloudFormation replaces a resource whose logical ID changes: a retained bucket or key is
+orphaned and a new empty one created; a resource with a fixed name (the endpoint, its
+log group, a named state machine) collides with itself and the deploy fails. A construct
+refactor changes logical IDs silently and a snapshot update would accept it; this test
+fails instead. Change the table only when the replacement is intended, and say how the
+deployed resource is migrated (e.g. `cdk import`) in the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.conftest import SHIPPED_ENVS, Synthesized
+
+STATEFUL_TYPES = {
+    "AWS::KMS::Key",
+    "AWS::S3::Bucket",
+    "AWS::DynamoDB::Table",
+    "AWS::SNS::Topic",
+    "AWS::Logs::LogGroup",
+    "AWS::SageMaker::Endpoint",
+    "AWS::StepFunctions::StateMachine",
+}
+
+FOUNDATION = {
+    "StorageDataKeyE15BA43B": "AWS::KMS::Key",
+    "LogsKeyA6AB43B2": "AWS::KMS::Key",
+    "AlertsKey9E1197AF": "AWS::KMS::Key",
+    "AlertsTopicCF7C81C9": "AWS::SNS::Topic",
+    "StorageAccessLogsBucket06E03AA1": "AWS::S3::Bucket",
+    "StorageArtifactsBucketA637E3AF": "AWS::S3::Bucket",
+    "StorageCaptureBucket10260730": "AWS::S3::Bucket",
+    "StorageDataBucket82AF5CCF": "AWS::S3::Bucket",
+    "StorageMonitoringBucketB5910D5E": "AWS::S3::Bucket",
+}
+ENDPOINT = {"Endpoint8024A810": "AWS::SageMaker::Endpoint", "EndpointLogs88A66289": "AWS::Logs::LogGroup"}
+
+PINNED: dict[str, dict[str, dict[str, str]]] = {
+    "dev": {
+        "mlops-dev-foundation": FOUNDATION,
+        "mlops-dev-caller-risk": ENDPOINT,
+        "mlops-dev-batch": {
+            "TransformcallerrisknightlyLogs46C09B09": "AWS::Logs::LogGroup",
+            "TransformcallerrisknightlyStateMachineF64233E3": "AWS::StepFunctions::StateMachine",
+        },
+    },
+    "prod": {
+        "mlops-prod-foundation": FOUNDATION,
+        "mlops-prod-caller-risk": ENDPOINT,
+        "mlops-prod-call-transcript-intent": ENDPOINT,
+        "mlops-prod-batch": {
+            "TransformcallerriskbackfillLogs2BAF4891": "AWS::Logs::LogGroup",
+            "TransformcallerriskbackfillStateMachineDAC61B49": "AWS::StepFunctions::StateMachine",
+        },
+    },
+}
+
+
+def test_every_shipped_config_is_pinned() -> None:
+    assert set(PINNED) == set(SHIPPED_ENVS)
+
+
+@pytest.mark.parametrize("env", SHIPPED_ENVS)
+def test_stateful_logical_ids_do_not_change(env: str, synth: Callable[[str], Synthesized]) -> None:
+    result = synth(env)
+    found = {
+        name: {
+            logical_id: body["Type"]
+            for logical_id, body in result.template_json(name)["Resources"].items()
+            if body["Type"] in STATEFUL_TYPES or body.get("DeletionPolicy") == "Retain"
+        }
+        for name in result.stack_names
+    }
+    assert found == PINNED[env]
