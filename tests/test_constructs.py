@@ -178,7 +178,7 @@ def test_metric_options_pass_through_keyword_only() -> None:
     assert (metric.period.to_minutes(), metric.statistic, metric.label) == (5, "Average", "5xx")
     assert endpoint.metric_invocations("champion").statistic == "Sum"
     with pytest.raises(TypeError):
-        endpoint.metric_5xx_errors("champion", cdk.Duration.minutes(5))  # type: ignore[call-arg]
+        endpoint.metric_5xx_errors("champion", cdk.Duration.minutes(5))  # type: ignore[call-arg, arg-type]
 
 
 @pytest.mark.parametrize(
