@@ -12,9 +12,11 @@ export CDK_DISABLE_VERSION_CHECK := 1
 
 .PHONY: synth test lint typecheck bench bench-serving instance-types clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	# The `mlops` console script (pyproject [project.scripts]) into .venv/bin, editable: no copy to go stale.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed

@@ -1,0 +1,1 @@
+"""One module per command group; `mlops_cli.app` registers each with one line."""
