@@ -41,7 +41,7 @@ def free_port() -> int:
 def server_process(model_dir: Path, **extra: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """`serve` as SageMaker runs it: a plain process on a port, stopped with SIGTERM."""
     port = free_port()
-    env = process_env(model_dir, PORT=str(port), STATS_INTERVAL_S="0", **extra)
+    env = process_env(model_dir, **{"PORT": str(port), "STATS_INTERVAL_S": "0", **extra})
     proc = subprocess.Popen([str(INFERENCE_DIR / "serve")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30

@@ -171,9 +171,9 @@ def test_a_client_that_does_not_read_its_answers_is_not_read_either(port: int) -
         view = memoryview(request)
         offset = 0
         while sent < limit:  # bounded: stops when the server stops reading, or at `limit`
-            _, writable, _ = select.select([], [sock], [], 1.0)
+            _, writable, _ = select.select([], [sock], [], 0.5)
             if not writable:
-                break  # the server has not read for a second
+                break  # the server has not read for half a second
             try:
                 count = sock.send(view[offset:])
             except OSError:

@@ -55,13 +55,14 @@ LINGER_BYTES = 4 * 1024 * 1024
 class Reply:
     """A response before it is framed: the connection adds Connection headers when writing it."""
 
-    __slots__ = ("body", "content_type", "extra", "status")
+    __slots__ = ("body", "content_type", "extra", "framed", "status")
 
     def __init__(self, status: int, body: bytes, content_type: str = JSON, extra: bytes = b"") -> None:
         self.status = status
         self.body = body
         self.content_type = content_type
         self.extra = extra  # further header lines, each ending in CRLF
+        self.framed: bytes | None = None  # the plain keep-alive framing, for replies reused as constants
 
 
 def _error(status: int, message: str, extra: bytes = b"") -> Reply:
@@ -73,9 +74,7 @@ class _Slot:
 
     __slots__ = ("head", "http10", "keep_alive", "reply", "started")
 
-    def __init__(
-        self, reply: Reply | None, keep_alive: bool, started: float, *, head: bool = False, http10: bool = False
-    ) -> None:
+    def __init__(self, reply: Reply | None, keep_alive: bool, started: float, head: bool = False, http10: bool = False) -> None:
         self.reply = reply
         self.keep_alive = keep_alive
         self.started = started
@@ -84,18 +83,27 @@ class _Slot:
 
 
 def _frame(slot: _Slot, reply: Reply, close: bool) -> bytes:
-    head = b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s" % (
+    plain = not (close or slot.http10 or slot.head)
+    if plain and reply.framed is not None:
+        return reply.framed
+    connection = b"Connection: close\r\n" if close else b"Connection: keep-alive\r\n" if slot.http10 else b""
+    return b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s%s\r\n%s" % (
         reply.status,
         _REASONS.get(reply.status, b"Unknown"),
         reply.content_type.encode(),
         len(reply.body),
         reply.extra,
+        connection,
+        b"" if slot.head else reply.body,
     )
-    if close:
-        head += b"Connection: close\r\n"
-    elif slot.http10:
-        head += b"Connection: keep-alive\r\n"
-    return head + b"\r\n" if slot.head else head + b"\r\n" + reply.body
+
+
+def _constant(reply: Reply) -> Reply:
+    reply.framed = _frame(_Slot(None, True, 0.0), reply, False)
+    return reply
+
+
+_PONG = _constant(Reply(200, b"{}"))
 
 
 class InferenceApp:
@@ -110,13 +118,12 @@ class InferenceApp:
         self.connections: set[_Connection] = set()
         self.draining = False
         self.queue_limit = settings.queue_limit_rows
-        self._execution_parameters = dumps(
-            {
-                "MaxConcurrentTransforms": 1,
-                "BatchStrategy": "MULTI_RECORD",
-                "MaxPayloadInMB": settings.max_payload_bytes // (1024 * 1024),
-            }
-        )
+        parameters = {
+            "MaxConcurrentTransforms": 1,
+            "BatchStrategy": "MULTI_RECORD",
+            "MaxPayloadInMB": settings.max_payload_bytes // (1024 * 1024),
+        }
+        self._execution_parameters = _constant(Reply(200, dumps(parameters)))
 
     def handle(
         self, method: bytes, path: bytes, headers: dict[bytes, bytes], body: bytes, too_large: bool
@@ -125,9 +132,9 @@ class InferenceApp:
         if method == b"HEAD":
             method = b"GET"  # the connection leaves the body out
         if path == b"/ping":
-            return Reply(200, b"{}") if method == b"GET" else _error(405, "use GET /ping")
+            return _PONG if method == b"GET" else _error(405, "use GET /ping")
         if path == b"/execution-parameters" and method == b"GET":
-            return Reply(200, self._execution_parameters)
+            return self._execution_parameters
         if path != b"/invocations":
             return _error(404, f"no route {path.decode(errors='replace')}; use POST /invocations or GET /ping")
         if method != b"POST":
@@ -182,10 +189,14 @@ class _Connection(asyncio.Protocol):
         self._size = 0
         self._head_size = 0  # header bytes parsed
         self._head_received = 0  # bytes received while a head was incomplete
+        self._begun = 0  # requests begun on this connection
         self.in_head = False  # between a request's first byte and the end of its headers
         self.in_request = False  # between a request's first byte and its last
         self.request_started = 0.0
-        self.idle_since = loop.time()
+        self._now = loop.time()  # when the current chunk arrived
+        self.activity = 0  # bumped on input and on each answer: the sweeper's idle clock
+        self.seen_activity = -1  # the sweeper's last look at `activity`, and when it changed
+        self.quiet_since = self._now
         self.write_paused_since: float | None = None
         self._paused: set[str] = set()  # why reading is paused: "write", "pipeline", "closing"
         self.closing = False  # no more requests on this connection: answer what is queued, close
@@ -227,7 +238,9 @@ class _Connection(asyncio.Protocol):
                 if self._discarded > LINGER_BYTES:
                     lingering.abort()
             return
-        in_head = self.in_head
+        in_head, begun = self.in_head, self._begun
+        self._now = self.loop.time()
+        self.activity += 1
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # the request was answered as plain HTTP/1.1; the parser stops here
@@ -242,7 +255,7 @@ class _Connection(asyncio.Protocol):
             status, message = self._reject or (400, f"malformed HTTP request: {error}")
             self._fail(status, message)
             return
-        if in_head and self.in_head:  # all of `data` is head: httptools buffers it, so count it here
+        if in_head and self.in_head and begun == self._begun:  # all of `data` was one head: httptools buffers it
             self._head_received += len(data)
             if self._head_received > MAX_HEAD_BYTES:
                 self._fail(431, f"request headers larger than {MAX_HEAD_BYTES} bytes")
@@ -252,7 +265,8 @@ class _Connection(asyncio.Protocol):
         self._url, self._headers, self._body, self._size = b"", {}, [], 0
         self._head_size = self._head_received = 0
         self.in_head = self.in_request = True
-        self.request_started = self.loop.time()
+        self.request_started = self._now
+        self._begun += 1
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -286,7 +300,8 @@ class _Connection(asyncio.Protocol):
         parser = self.parser
         method = parser.get_method()
         keep_alive = parser.should_keep_alive()
-        http10 = keep_alive and parser.get_http_version() == "1.0"
+        # HTTP/1.0 keeps a connection only if asked (Connection: keep-alive) and told so.
+        http10 = keep_alive and b"connection" in self._headers and parser.get_http_version() == "1.0"
         path = self._url.split(b"?", 1)[0]
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         too_large = self._size > self.app.settings.max_payload_bytes
@@ -300,17 +315,18 @@ class _Connection(asyncio.Protocol):
         if self.app.draining or not keep_alive:
             self._stop_reading()
         if isinstance(result, Reply):
-            self.slots.append(_Slot(result, keep_alive, started, head=is_head, http10=http10))
+            self.slots.append(_Slot(result, keep_alive, started, is_head, http10))
             self._flush()
             return
         future, finish = result
-        slot = _Slot(None, keep_alive, started, head=is_head, http10=http10)
+        slot = _Slot(None, keep_alive, started, is_head, http10)
         self.slots.append(slot)
         future.add_done_callback(lambda done: self._complete(slot, done, finish))
         if len(self.slots) >= MAX_PIPELINED:
             self._pause("pipeline")
 
     def _complete(self, slot: _Slot, done: asyncio.Future[np.ndarray], finish: Callable[[np.ndarray], Reply]) -> None:
+        self.activity += 1
         if done.cancelled():
             slot.reply = _error(503, "request cancelled: server shutting down")
         elif (error := done.exception()) is not None:
@@ -330,7 +346,7 @@ class _Connection(asyncio.Protocol):
         while slots and slots[0].reply is not None:
             slot = slots.popleft()
             stats.requests += 1
-            stats.record_latency((time.perf_counter() - slot.started) * 1000)
+            stats.latency.add((time.perf_counter() - slot.started) * 1000)
             transport = self.transport
             if transport is None:
                 continue
@@ -339,8 +355,6 @@ class _Connection(asyncio.Protocol):
             if close:
                 self._close()
                 return
-        if not slots:
-            self.idle_since = self.loop.time()
         if "pipeline" in self._paused and len(slots) <= MAX_PIPELINED // 2:
             self._resume("pipeline")
 
@@ -408,7 +422,9 @@ class _Connection(asyncio.Protocol):
             return
         if self.in_request and not self.closing and now - self.request_started > settings.request_timeout_s:
             self._fail(408, f"request not received within {settings.request_timeout_s:g} s")
-        elif not self.in_request and not self.slots and now - self.idle_since > settings.keep_alive_timeout_s:
+        elif self.activity != self.seen_activity:
+            self.seen_activity, self.quiet_since = self.activity, now
+        elif not self.in_request and not self.slots and now - self.quiet_since > settings.keep_alive_timeout_s:
             self._close()  # an idle keep-alive connection: closing it needs no answer
 
 
@@ -465,7 +481,7 @@ async def serve(
     app = InferenceApp(model, batcher, settings)
     server = await loop.create_server(lambda: _Connection(app, loop), host="0.0.0.0", port=settings.port, backlog=2048)  # noqa: S104
     port = server.sockets[0].getsockname()[1]
-    log.info("serving on port %d", port)
+    log.info("serving on port %d (event loop: %s)", port, type(loop).__module__.split(".")[0])
     if ready:
         ready(port)
     stop = stop or asyncio.Event()
@@ -489,6 +505,9 @@ async def _drain(app: InferenceApp, server: asyncio.AbstractServer, settings: Se
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.drain_timeout_s
     server.close()
+    # Two loop turns: requests already in the sockets' buffers are read and count as received.
+    for _ in range(2):
+        await asyncio.sleep(0)
     app.draining = True
     log.info(
         "stopping: no new connections; answering in-flight requests on %d connection(s), at most %g s",
@@ -533,6 +552,5 @@ async def _report(app: InferenceApp, settings: Settings) -> None:
 
 
 def run(settings: Settings) -> None:
-    loop_name = _install_event_loop_policy()
-    log.info("event loop: %s", loop_name)
+    _install_event_loop_policy()
     asyncio.run(serve(settings))

@@ -98,7 +98,8 @@ class Settings:
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     stats_interval_s: int = 60
     # Rows admitted but not yet answered; above it new requests get 503 + Retry-After.
-    # 0: 64 batches' worth (max_batch_size * 64).
+    # 0: 256 full batches' worth (8,192 rows at the default batch size: about a second of
+    # work for the heavy benchmark model on one core, well inside SageMaker's 60 s).
     max_queued_rows: int = 0
     # An idle keep-alive connection is closed after this; longer than the 60 s idle
     # timeout common to proxies, so the caller, not the server, closes a quiet connection.
@@ -112,7 +113,7 @@ class Settings:
 
     @property
     def queue_limit_rows(self) -> int:
-        return self.max_queued_rows or self.max_batch_size * 64
+        return self.max_queued_rows or self.max_batch_size * 256
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

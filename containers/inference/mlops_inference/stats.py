@@ -30,16 +30,15 @@ class RequestStats:
     server_errors: int = 0
     latency_ms: LatencyHistogram | Sequence[float] = field(default_factory=LatencyHistogram)
 
-    def record_latency(self, ms: float) -> None:
-        latency = self.latency_ms
-        if not isinstance(latency, LatencyHistogram):
-            latency = self.latency_ms = LatencyHistogram(latency)
-        latency.add(ms)
+    def __post_init__(self) -> None:
+        if not isinstance(self.latency_ms, LatencyHistogram):
+            self.latency_ms = LatencyHistogram(self.latency_ms)
+        self.latency: LatencyHistogram = self.latency_ms
 
     def take(self) -> RequestStats:
-        snapshot = RequestStats(self.requests, self.client_errors, self.server_errors, self.latency_ms)
+        snapshot = RequestStats(self.requests, self.client_errors, self.server_errors, self.latency)
         self.requests = self.client_errors = self.server_errors = 0
-        self.latency_ms = LatencyHistogram()
+        self.latency = self.latency_ms = LatencyHistogram()
         return snapshot
 
 
