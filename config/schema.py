@@ -27,6 +27,21 @@ from mlops_constructs.naming import (
     parse_ecr_image_uri,
     parse_s3_uri,
 )
+from mlops_constructs.network import (
+    DEFAULT_INTERFACE_ENDPOINTS,
+    INTERFACE_ENDPOINT_SERVICES,
+    MAX_SECURITY_GROUPS,
+    MAX_SUBNETS,
+    MIN_SECURITY_GROUPS,
+    MIN_SUBNETS,
+    ROUTE_TABLE_ID,
+    SECURITY_GROUP_ID,
+    SECURITY_GROUPS_LIMIT,
+    SUBNET_ID,
+    SUBNETS_LIMIT,
+    VPC_ID,
+    id_issues,
+)
 from mlops_constructs.platform_env import (
     MAX_BATCH_DELAY_MS,
     MAX_BATCH_SIZE,
@@ -378,8 +393,121 @@ class AlarmSettings(_Model):
         return self
 
 
+def _ec2_ids(
+    value: list[str], pattern: re.Pattern[str], *, min_items: int = 0, max_items: int | None = None, limit_by: str = ""
+) -> list[str]:
+    issues = id_issues(value, pattern, min_items=min_items, max_items=max_items, limit_by=limit_by)
+    _raise_if([((() if index is None else (index,)), message) for index, message in issues])
+    return value
+
+
+class VpcPlacementSettings(_Model):
+    """Subnets and security groups SageMaker runs a workload in: CreateModel's VpcConfig.
+
+    Plain IDs, no lookups (synth stays offline). Shared by the environment, endpoint and
+    batch transform sections, and meant for a future training section as well.
+    """
+
+    subnet_ids: list[str] = Field(description=f"{MIN_SUBNETS}-{MAX_SUBNETS} subnet IDs (SageMaker VpcConfig.Subnets)")
+    security_group_ids: list[str] = Field(
+        description=f"{MIN_SECURITY_GROUPS}-{MAX_SECURITY_GROUPS} security group IDs (SageMaker VpcConfig.SecurityGroupIds)"
+    )
+
+    @field_validator("subnet_ids")
+    @classmethod
+    def _subnet_ids(cls, value: list[str]) -> list[str]:
+        return _ec2_ids(value, SUBNET_ID, min_items=MIN_SUBNETS, max_items=MAX_SUBNETS, limit_by=SUBNETS_LIMIT)
+
+    @field_validator("security_group_ids")
+    @classmethod
+    def _security_group_ids(cls, value: list[str]) -> list[str]:
+        return _ec2_ids(
+            value, SECURITY_GROUP_ID, min_items=MIN_SECURITY_GROUPS, max_items=MAX_SECURITY_GROUPS, limit_by=SECURITY_GROUPS_LIMIT
+        )
+
+
+_ENDPOINT_ONLY_KEYS = ("route_table_ids", "endpoint_subnet_ids", "interface_endpoints")
+
+
+class EnvironmentVpc(VpcPlacementSettings):
+    """The environment's default placement, and optionally the VPC endpoints SageMaker needs there.
+
+    `create_endpoints` adds the stack mlops-<env>-network: an S3 gateway endpoint on
+    `route_table_ids` ([] when the VPC already has one there) and interface endpoints with
+    private DNS for `interface_endpoints` in `endpoint_subnet_ids` (default: `subnet_ids`).
+    """
+
+    vpc_id: str | None = Field(default=None, description="needed with create_endpoints")
+    create_endpoints: bool = False
+    route_table_ids: list[str] | None = None
+    endpoint_subnet_ids: list[str] | None = None
+    interface_endpoints: list[str] | None = None
+
+    @field_validator("vpc_id")
+    @classmethod
+    def _vpc_id(cls, value: str | None) -> str | None:
+        if value is not None and not VPC_ID.match(value):
+            raise ValueError(f"'{value}' is not an ID of the form vpc-xxxxxxxx (8 or 17 lower-case hex digits)")
+        return value
+
+    @field_validator("route_table_ids")
+    @classmethod
+    def _route_table_ids(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _ec2_ids(value, ROUTE_TABLE_ID)
+
+    @field_validator("endpoint_subnet_ids")
+    @classmethod
+    def _endpoint_subnet_ids(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _ec2_ids(value, SUBNET_ID, min_items=1)
+
+    @field_validator("interface_endpoints")
+    @classmethod
+    def _interface_endpoints(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        issues: list[tuple[tuple[str | int, ...], str]] = []
+        for index, service in enumerate(value):
+            if service not in INTERFACE_ENDPOINT_SERVICES:
+                issues.append(((index,), f"'{service}' is not one of {', '.join(INTERFACE_ENDPOINT_SERVICES)}"))
+            elif service in value[:index]:
+                issues.append(((index,), f"'{service}' is listed twice"))
+        _raise_if(issues)
+        return value
+
+    @model_validator(mode="after")
+    def _endpoints(self) -> EnvironmentVpc:
+        issues: list[tuple[tuple[str | int, ...], str]] = []
+        if self.create_endpoints:
+            if self.vpc_id is None:
+                issues.append(
+                    (("vpc_id",), "required with create_endpoints: true (the endpoints and their security group live in it)")
+                )
+            if self.route_table_ids is None:
+                issues.append(
+                    (
+                        ("route_table_ids",),
+                        "required with create_endpoints: true: the route tables of the S3 gateway endpoint "
+                        "([] if the VPC already has an S3 gateway endpoint on them)",
+                    )
+                )
+            elif not self.route_table_ids and self.interface_endpoints == []:
+                issues.append(
+                    (("create_endpoints",), "nothing to create: route_table_ids and interface_endpoints are both empty")
+                )
+        else:
+            for key in _ENDPOINT_ONLY_KEYS:
+                if getattr(self, key) is not None:
+                    issues.append(((key,), "only used with create_endpoints: true; set it or remove this key"))
+        _raise_if(issues)
+        return self
+
+    def endpoint_services(self) -> tuple[str, ...]:
+        """The interface endpoints to create (the default set unless `interface_endpoints` is given)."""
+        return DEFAULT_INTERFACE_ENDPOINTS if self.interface_endpoints is None else tuple(self.interface_endpoints)
+
+
 # Each endpoint is the stack mlops-<env>-<name>; these names belong to the other stacks.
-RESERVED_ENDPOINT_NAMES = frozenset({"foundation", "batch"})
+RESERVED_ENDPOINT_NAMES = frozenset({"foundation", "batch", "network"})
 
 
 class Endpoint(_Model):
@@ -389,6 +517,7 @@ class Endpoint(_Model):
     variants: list[Variant] = Field(min_length=1, max_length=MAX_VARIANTS)
     data_capture: DataCaptureSettings = Field(default_factory=DataCaptureSettings)
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+    vpc: VpcPlacementSettings | None = Field(default=None, description="replaces the environment's vpc placement")
 
     @field_validator("name")
     @classmethod
@@ -396,7 +525,7 @@ class Endpoint(_Model):
         if value.lower() in RESERVED_ENDPOINT_NAMES:
             raise ValueError(
                 f"'{value}' is reserved: endpoint stacks are named mlops-<env>-<endpoint>, "
-                "beside mlops-<env>-foundation and mlops-<env>-batch"
+                "beside mlops-<env>-foundation, mlops-<env>-batch and mlops-<env>-network"
             )
         return _sagemaker_name(value)
 
@@ -429,6 +558,7 @@ class BatchTransformSettings(_ContainerSpec):
     max_payload_mb: int = Field(default=5, ge=1, le=6, description="per request; the inference server accepts at most 6 MB")
     max_concurrent_transforms: int = Field(default=1, ge=1, le=64)
     timeout_hours: int = Field(default=6, ge=1, le=48)
+    vpc: VpcPlacementSettings | None = Field(default=None, description="replaces the environment's vpc placement")
 
     @field_validator("name")
     @classmethod
@@ -473,6 +603,7 @@ class MlopsConfig(_Model):
     images: dict[str, Image] = Field(default_factory=dict)
     endpoints: list[Endpoint] = Field(default_factory=list)
     batch_transforms: list[BatchTransformSettings] = Field(default_factory=list)
+    vpc: EnvironmentVpc | None = Field(default=None, description="default VPC placement of every model; none: no VPC")
 
     @field_validator("account", mode="before")
     @classmethod
@@ -528,6 +659,10 @@ class MlopsConfig(_Model):
                 issues.append(((*path, "image"), problem))
         _raise_if(issues)
         return self
+
+    def vpc_for(self, override: VpcPlacementSettings | None) -> VpcPlacementSettings | None:
+        """Where a workload runs: its own `vpc` section if it has one, else the environment's (or none)."""
+        return override if override is not None else self.vpc
 
 
 def _root(info: ValidationInfo) -> Path | None:

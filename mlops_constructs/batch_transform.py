@@ -28,6 +28,7 @@ from mlops_constructs.log_groups import VENDED_LOGS_STATES_PREFIX, SageMakerLogL
 from mlops_constructs.models import container_model
 from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
 from mlops_constructs.naming import SAGEMAKER_NAME_RULE, is_sagemaker_name
+from mlops_constructs.network import VpcPlacement
 from mlops_constructs.roles import SageMakerExecutionRole
 from mlops_constructs.service_limits import MAX_CONCURRENT_PAYLOAD_MB
 from mlops_constructs.validation import Problems
@@ -82,6 +83,7 @@ class BatchTransform(Construct):
         max_concurrent_transforms: int = 1,
         environment: Mapping[str, str] | None = None,
         timeout: cdk.Duration = cdk.Duration.hours(6),
+        vpc: VpcPlacement | None = None,
     ) -> None:
         super().__init__(scope, id)
         problems = Problems(self)
@@ -115,7 +117,8 @@ class BatchTransform(Construct):
         execution = SageMakerExecutionRole(self, "ModelRole", description=f"SageMaker batch transform role for {name}")
         execution.allow_logs_and_metrics(SageMakerLogLocation.job("transform", self.job_prefix))
         role = self.role = execution.role
-        self.model = container_model(self, "Model", role=role, model=model, image=image, environment=environment)
+        # Transform jobs run in their model's VpcConfig (CreateTransformJob has none of its own).
+        self.model = container_model(self, "Model", role=role, model=model, image=image, environment=environment, vpc=vpc)
         inputs = data_bucket.arn_for_objects(f"{input_prefix(name)}*")
         outputs = data_bucket.arn_for_objects(f"{output_prefix(name)}*")
         role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[inputs]))

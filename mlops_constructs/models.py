@@ -10,6 +10,7 @@ from constructs import Construct
 
 from mlops_constructs.artifacts import ModelArtifact
 from mlops_constructs.images import ContainerImage
+from mlops_constructs.network import VpcPlacement
 
 
 def container_model(
@@ -21,13 +22,20 @@ def container_model(
     image: ContainerImage,
     environment: Mapping[str, str] | None = None,
     network_isolation: bool = True,
+    vpc: VpcPlacement | None = None,
 ) -> sagemaker.CfnModel:
     """Grant `role` the archive and the image, and create the Model (generated name).
+
+    With `vpc`, the Model gets its `VpcConfig` (invalid IDs raise, naming `scope`) and
+    `role` the EC2 network-interface permissions SageMaker then uses.
 
     SageMaker checks the role's access when it creates the model and starts instances:
     the role's policy must exist first, or the deploy races it. (The role itself is
     already ordered by the GetAtt on its ARN.)
     """
+    if vpc is not None:
+        vpc.check(scope)
+        vpc.grant_network_interfaces(role)
     model.grant_read(role)
     image.grant_pull(role)
     resource = sagemaker.CfnModel(
@@ -35,6 +43,7 @@ def container_model(
         id,
         execution_role_arn=role.role_arn,
         enable_network_isolation=network_isolation,
+        vpc_config=vpc.model_vpc_config() if vpc is not None else None,
         primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
             image=image.image_uri, model_data_url=model.s3_url, environment=dict(environment or {}) or None
         ),

@@ -14,6 +14,8 @@ from constructs import Construct
 from config.schema import BatchTransformSettings, Image
 from mlops_constructs.batch_transform import BatchTransform, StateMachineLogs
 from mlops_constructs.instance_types import parse_instance_type
+from mlops_constructs.network import VpcPlacement
+from stacks.network import vpc_placement
 from stacks.sources import ModelSources
 
 
@@ -44,6 +46,7 @@ class BatchStack(cdk.Stack):
         env_name: str,
         uses: BatchDependencies,
         repo_root: Path,
+        default_vpc: VpcPlacement | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, id, description="Batch transform state machines (mlops batch start)", **kwargs)  # type: ignore[arg-type]
@@ -67,4 +70,5 @@ class BatchStack(cdk.Stack):
                 max_concurrent_transforms=spec.max_concurrent_transforms,
                 environment=spec.container_environment(),
                 timeout=cdk.Duration.hours(spec.timeout_hours),
+                vpc=vpc_placement(spec.vpc) or default_vpc,
             )

@@ -23,6 +23,7 @@ from mlops_constructs.alarms import EndpointAlarms
 from mlops_constructs.autoscaling import ScheduledScaling, VariantAutoscaling
 from mlops_constructs.endpoint import DataCapture, EndpointLogs, ModelEndpoint, VariantSpec
 from mlops_constructs.instance_types import parse_instance_type
+from mlops_constructs.network import VpcPlacement
 from stacks.sources import ModelSources
 
 
@@ -48,6 +49,7 @@ class EndpointStack(cdk.Stack):
         images: Mapping[str, Image],
         uses: EndpointDependencies,
         repo_root: Path,
+        vpc: VpcPlacement | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(
@@ -86,6 +88,7 @@ class EndpointStack(cdk.Stack):
             else None,
             volume_encryption_key=uses.data_key,
             logs=EndpointLogs(encryption_key=uses.logs_key, retention_days=uses.log_retention_days),
+            vpc=vpc,
         )
         for v in endpoint.variants:
             if v.autoscaling is None:

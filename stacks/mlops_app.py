@@ -22,6 +22,7 @@ from mlops_constructs.limits import enforce_resource_limit
 from stacks.batch import BatchDependencies, BatchStack
 from stacks.endpoint import EndpointDependencies, EndpointStack
 from stacks.foundation import FoundationStack
+from stacks.network import NetworkStack, vpc_placement
 
 DEFAULT_ENV = "dev"
 
@@ -33,10 +34,16 @@ class MlopsStacks:
     foundation: FoundationStack
     endpoints: dict[str, EndpointStack]
     batch: BatchStack | None
+    network: NetworkStack | None = None
 
     @property
     def all(self) -> list[cdk.Stack]:
-        return [self.foundation, *self.endpoints.values(), *([self.batch] if self.batch else [])]
+        return [
+            self.foundation,
+            *([self.network] if self.network else []),
+            *self.endpoints.values(),
+            *([self.batch] if self.batch else []),
+        ]
 
 
 def stack_name(env_name: str, part: str) -> str:
@@ -67,6 +74,9 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
         alert_topic=foundation.alerts.topic,
         log_retention_days=config.logs.retention_days,
     )
+    network = None
+    if config.vpc is not None and config.vpc.create_endpoints:
+        network = NetworkStack(app, stack_name(env_name, "network"), vpc=config.vpc, env=env)
     endpoints = {
         e.name: EndpointStack(
             app,
@@ -75,6 +85,7 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
             images=config.images,
             uses=endpoint_uses,
             repo_root=repo_root,
+            vpc=vpc_placement(config.vpc_for(e.vpc)),
             env=env,
         )
         for e in config.endpoints
@@ -95,9 +106,14 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
                 log_retention_days=config.logs.retention_days,
             ),
             repo_root=repo_root,
+            default_vpc=vpc_placement(config.vpc),
             env=env,
         )
-    stacks = MlopsStacks(app=app, env_name=env_name, foundation=foundation, endpoints=endpoints, batch=batch)
+    if network is not None:
+        # Models start only once S3 and ECR are reachable from their subnets.
+        for dependent in [*endpoints.values(), *([batch] if batch else [])]:
+            dependent.add_stack_dependency(network, "SageMaker models reach S3 and ECR through the VPC endpoints")
+    stacks = MlopsStacks(app=app, env_name=env_name, foundation=foundation, endpoints=endpoints, batch=batch, network=network)
     tags = {**config.tags, "mlops:environment": env_name}
     for key, value in tags.items():
         cdk.Tags.of(app).add(key, value)
