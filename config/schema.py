@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from mlops_constructs.guardrails import DeploymentGuardrails, Strategy, platform_rollback_alarms
 from mlops_constructs.instance_types import InstanceTypeError, Purpose, parse_instance_type
 from mlops_constructs.naming import (
     CONTAINER_FOLDER,
@@ -507,7 +508,33 @@ class EnvironmentVpc(VpcPlacementSettings):
 
 
 # Each endpoint is the stack mlops-<env>-<name>; these names belong to the other stacks.
-RESERVED_ENDPOINT_NAMES = frozenset({"foundation", "batch", "network"})
+RESERVED_ENDPOINT_NAMES = frozenset({"foundation", "batch", "network", "release"})
+
+
+class Deployment(_Model):
+    """How a model or instance release reaches traffic (blue/green or rolling) and rolls back."""
+
+    strategy: Strategy = "all_at_once"
+    canary_percent: int = Field(default=10, description="canary: share of capacity in the first step")
+    linear_step_percent: int = Field(default=20, description="linear: share of capacity per step")
+    rolling_batch_percent: int = Field(default=25, description="rolling: share of instances per batch")
+    wait_minutes: int = Field(default=5, ge=0, description="between steps (the baking period)")
+    termination_wait_minutes: int = Field(default=0, ge=0, description="before the old fleet is terminated")
+    max_execution_timeout_minutes: int = Field(default=60, ge=1)
+    rollback_alarms: list[str] = Field(
+        default_factory=list, description="names of further CloudWatch alarms that roll a release back"
+    )
+
+    def guardrails(self) -> DeploymentGuardrails:
+        return DeploymentGuardrails(
+            strategy=self.strategy,
+            canary_percent=self.canary_percent,
+            linear_step_percent=self.linear_step_percent,
+            rolling_batch_percent=self.rolling_batch_percent,
+            wait_minutes=self.wait_minutes,
+            termination_wait_minutes=self.termination_wait_minutes,
+            max_execution_timeout_minutes=self.max_execution_timeout_minutes,
+        )
 
 
 class Endpoint(_Model):
@@ -517,6 +544,7 @@ class Endpoint(_Model):
     variants: list[Variant] = Field(min_length=1, max_length=MAX_VARIANTS)
     data_capture: DataCaptureSettings = Field(default_factory=DataCaptureSettings)
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+    deployment: Deployment = Field(default_factory=Deployment)
     vpc: VpcPlacementSettings | None = Field(default=None, description="replaces the environment's vpc placement")
 
     @field_validator("name")
@@ -525,7 +553,7 @@ class Endpoint(_Model):
         if value.lower() in RESERVED_ENDPOINT_NAMES:
             raise ValueError(
                 f"'{value}' is reserved: endpoint stacks are named mlops-<env>-<endpoint>, "
-                "beside mlops-<env>-foundation, mlops-<env>-batch and mlops-<env>-network"
+                "beside mlops-<env>-foundation, mlops-<env>-batch, mlops-<env>-network and mlops-<env>-release"
             )
         return _sagemaker_name(value)
 
@@ -536,6 +564,17 @@ class Endpoint(_Model):
             issues.append((("variants", index, "name"), f"'{self.variants[index].name}' repeats variant '{repeat_of}'"))
         if not any(v.weight > 0 for v in self.variants):
             issues.append((("variants",), "at least one variant needs a weight above 0, or the endpoint serves no traffic"))
+        # The endpoint's own alarms (5xx rate and p99 latency per variant) roll a release back too.
+        named = len(self.deployment.rollback_alarms)
+        rollback_alarms = platform_rollback_alarms(len(self.variants), named)[1] + named
+        fields = set(Deployment.model_fields)
+        by_key: dict[tuple[str | int, ...], list[str]] = {}
+        for problem in self.deployment.guardrails().problems(
+            variant_count=len(self.variants), rollback_alarm_count=rollback_alarms
+        ):
+            field = problem.split(" ", 1)[0]
+            by_key.setdefault(("deployment", field) if field in fields else ("deployment",), []).append(problem)
+        issues += [(where, "; ".join(messages)) for where, messages in by_key.items()]
         _raise_if(issues)
         return self
 

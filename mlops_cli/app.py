@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import click
 
-from mlops_cli.commands import batch, model, qa
+from mlops_cli.commands import batch, model, qa, weights
 from mlops_cli.console import err, examples
 from mlops_cli.errors import CliError
 
@@ -42,7 +42,11 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 @click.group(
     name="mlops",
     context_settings=CONTEXT,
-    epilog=examples("mlops model build --out /tmp/m/model.tar.gz", "mlops qa compare v1.jsonl v2.jsonl --max-flip-rate 0.02"),
+    epilog=examples(
+        "mlops model build --out /tmp/m/model.tar.gz",
+        "mlops qa compare v1.jsonl v2.jsonl --max-flip-rate 0.02",
+        "mlops weights set --env prod caller-risk champion=80 challenger=20",
+    ),
 )
 def cli() -> None:
     """SageMaker MLOps helpers: models, offline QA, batch transforms."""
@@ -51,6 +55,7 @@ def cli() -> None:
 cli.add_command(model.group)
 cli.add_command(qa.group)
 cli.add_command(batch.group)
+cli.add_command(weights.group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

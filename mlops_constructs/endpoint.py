@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict, Unpack
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -26,6 +27,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from mlops_constructs.artifacts import ModelArtifact
+from mlops_constructs.guardrails import DeploymentGuardrails
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.instance_types import InstanceType, InstanceTypeError, parse_instance_type
 from mlops_constructs.log_groups import SageMakerLogLocation, encrypted_log_group, retention_problem
@@ -34,6 +36,7 @@ from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
 from mlops_constructs.naming import SAGEMAKER_NAME_RULE, is_sagemaker_name
 from mlops_constructs.network import VpcPlacement
 from mlops_constructs.platform_env import MLOPS_ENDPOINT, MLOPS_VARIANT
+from mlops_constructs.release import LiveWeights, deployment_config, preflight_resource, weights_resource
 from mlops_constructs.roles import SageMakerExecutionRole
 from mlops_constructs.validation import Problems, is_token
 
@@ -224,6 +227,18 @@ class _ImportedEndpoint(_EndpointApi, Construct):
         return cdk.Stack.of(self).format_arn(service="sagemaker", resource="endpoint", resource_name=self.endpoint_name.lower())
 
 
+@jsii.implements(cdk.IStableStringProducer)
+class _Guarded:
+    """'true' once the endpoint has a canary, linear or rolling strategy (set after construction)."""
+
+    def __init__(self, endpoint: ModelEndpoint) -> None:
+        self._endpoint = endpoint
+
+    def produce(self) -> str:
+        deployment = self._endpoint.deployment
+        return "true" if deployment is not None and deployment.strategy != "all_at_once" else "false"
+
+
 class ModelEndpoint(_EndpointApi, Construct):
     """An endpoint with weighted variants, data capture, its log group, and volume encryption where allowed.
 
@@ -246,6 +261,7 @@ class ModelEndpoint(_EndpointApi, Construct):
         logs: EndpointLogs | None = None,
         role: iam.IRole | None = None,
         vpc: VpcPlacement | None = None,
+        live_weights: LiveWeights | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.instance_types: dict[str, InstanceType] = self._validate(endpoint_name, variants, data_capture, logs)
@@ -307,6 +323,20 @@ class ModelEndpoint(_EndpointApi, Construct):
         self.local_storage_variants = [n for n, t in self.instance_types.items() if t.has_local_storage]
         volume_key = volume_encryption_key if not self.local_storage_variants else None
 
+        # With live weights, weights stay out of the EndpointConfig (see release.py): a weight
+        # shift then changes no EndpointConfig, and a variant new in a release starts at 0.
+        self.live_weights = live_weights
+        self.deployment: DeploymentGuardrails | None = None
+        self.preflight: cdk.CustomResource | None = None
+        if live_weights is not None:
+            self.preflight = preflight_resource(
+                self,
+                "Preflight",
+                service_token=live_weights.service_token,
+                endpoint_name=endpoint_name,
+                variants={spec.name: spec.instance_type for spec in variants},
+                guarded=cdk.Lazy.string(_Guarded(self)),
+            )
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
@@ -318,11 +348,13 @@ class ModelEndpoint(_EndpointApi, Construct):
                     model_name=self.models[spec.name].attr_model_name,
                     instance_type=spec.instance_type,
                     initial_instance_count=spec.initial_instance_count,
-                    initial_variant_weight=spec.weight,
+                    initial_variant_weight=0 if live_weights is not None else spec.weight,
                 )
                 for spec in variants
             ],
         )
+        if self.preflight is not None:
+            self.endpoint_config.node.add_dependency(self.preflight)
         if volume_encryption_key is not None and self.local_storage_variants:
             acknowledge(
                 self.endpoint_config,
@@ -356,11 +388,45 @@ class ModelEndpoint(_EndpointApi, Construct):
             )
 
         self.endpoint = sagemaker.CfnEndpoint(
-            self, "Endpoint", endpoint_name=endpoint_name, endpoint_config_name=self.endpoint_config.attr_endpoint_config_name
+            self,
+            "Endpoint",
+            endpoint_name=endpoint_name,
+            endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            # Variants that stay keep their live weights and autoscaled instance counts.
+            retain_all_variant_properties=True if live_weights is not None else None,
         )
         if self.log_group is not None:
             # The group must exist before SageMaker starts instances, or SageMaker creates it.
             self.endpoint.node.add_dependency(self.log_group)
+        self.weights: cdk.CustomResource | None = None
+        if live_weights is not None:
+            self.weights = weights_resource(
+                self,
+                "Weights",
+                service_token=live_weights.service_token,
+                endpoint_name=self.endpoint.attr_endpoint_name,
+                weights={spec.name: spec.weight for spec in variants},
+                config_name=self.endpoint_config.attr_endpoint_config_name,
+            )
+
+    def add_deployment_guardrails(
+        self,
+        guardrails: DeploymentGuardrails,
+        *,
+        rollback_alarms: Sequence[cloudwatch.IAlarm] = (),
+        rollback_alarm_names: Sequence[str] = (),
+    ) -> None:
+        """Release new EndpointConfigs by `guardrails`, rolling back when any rollback alarm fires."""
+        problems = Problems(self)
+        problems.check(self.deployment is None, "add_deployment_guardrails: already set")
+        for problem in guardrails.problems(
+            variant_count=len(self.variant_names), rollback_alarm_count=len(rollback_alarms) + len(rollback_alarm_names)
+        ):
+            problems.add(f"deployment: {problem}")
+        problems.raise_if_any()
+        self.deployment = guardrails
+        names = [*(alarm.alarm_name for alarm in rollback_alarms), *rollback_alarm_names]
+        self.endpoint.deployment_config = deployment_config(guardrails, names)
 
     @staticmethod
     def from_endpoint_name(scope: Construct, id: str, endpoint_name: str, *, variant_names: Sequence[str]) -> IModelEndpoint:

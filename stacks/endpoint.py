@@ -22,8 +22,10 @@ from config.schema import Endpoint, Image
 from mlops_constructs.alarms import EndpointAlarms
 from mlops_constructs.autoscaling import ScheduledScaling, VariantAutoscaling
 from mlops_constructs.endpoint import DataCapture, EndpointLogs, ModelEndpoint, VariantSpec
+from mlops_constructs.guardrails import platform_rollback_alarms
 from mlops_constructs.instance_types import parse_instance_type
 from mlops_constructs.network import VpcPlacement
+from mlops_constructs.release import LiveWeights
 from stacks.sources import ModelSources
 
 
@@ -37,6 +39,7 @@ class EndpointDependencies:
     logs_key: kms.IKey
     alert_topic: sns.ITopic
     log_retention_days: int
+    weights_service_token: str | None = None  # a ReleaseProvider's: weights set live, not in the EndpointConfig
 
 
 class EndpointStack(cdk.Stack):
@@ -89,6 +92,7 @@ class EndpointStack(cdk.Stack):
             volume_encryption_key=uses.data_key,
             logs=EndpointLogs(encryption_key=uses.logs_key, retention_days=uses.log_retention_days),
             vpc=vpc,
+            live_weights=LiveWeights(uses.weights_service_token) if uses.weights_service_token else None,
         )
         for v in endpoint.variants:
             if v.autoscaling is None:
@@ -121,4 +125,14 @@ class EndpointStack(cdk.Stack):
             model_latency_p99=cdk.Duration.millis(alarms.model_latency_p99_ms),
             evaluation_periods=alarms.evaluation_minutes,
             datapoints_to_alarm=alarms.datapoints_to_alarm,
+        )
+        deployment = endpoint.deployment
+        with_latency, _ = platform_rollback_alarms(len(endpoint.variants), len(deployment.rollback_alarms))
+        self.endpoint.add_deployment_guardrails(
+            deployment.guardrails(),
+            rollback_alarms=[
+                *self.alarms.error_rate_alarms.values(),
+                *(self.alarms.latency_alarms.values() if with_latency else ()),
+            ],
+            rollback_alarm_names=deployment.rollback_alarms,
         )

@@ -23,6 +23,7 @@ from stacks.batch import BatchDependencies, BatchStack
 from stacks.endpoint import EndpointDependencies, EndpointStack
 from stacks.foundation import FoundationStack
 from stacks.network import NetworkStack, vpc_placement
+from stacks.release import ReleaseStack
 
 DEFAULT_ENV = "dev"
 
@@ -35,12 +36,14 @@ class MlopsStacks:
     endpoints: dict[str, EndpointStack]
     batch: BatchStack | None
     network: NetworkStack | None = None
+    release: ReleaseStack | None = None
 
     @property
     def all(self) -> list[cdk.Stack]:
         return [
             self.foundation,
             *([self.network] if self.network else []),
+            *([self.release] if self.release else []),
             *self.endpoints.values(),
             *([self.batch] if self.batch else []),
         ]
@@ -66,6 +69,17 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
         env=env,
     )
     storage = foundation.storage
+    release = None
+    if config.endpoints:
+        release = ReleaseStack(
+            app,
+            stack_name(env_name, "release"),
+            endpoint_names=[e.name for e in config.endpoints],
+            logs_key=foundation.logs_key,
+            log_retention_days=config.logs.retention_days,
+            repo_root=repo_root,
+            env=env,
+        )
     endpoint_uses = EndpointDependencies(
         artifacts_bucket=storage.artifacts,
         capture_bucket=storage.capture,
@@ -73,6 +87,7 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
         logs_key=foundation.logs_key,
         alert_topic=foundation.alerts.topic,
         log_retention_days=config.logs.retention_days,
+        weights_service_token=release.provider.service_token if release else None,
     )
     network = None
     if config.vpc is not None and config.vpc.create_endpoints:
@@ -113,7 +128,9 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
         # Models start only once S3 and ECR are reachable from their subnets.
         for dependent in [*endpoints.values(), *([batch] if batch else [])]:
             dependent.add_stack_dependency(network, "SageMaker models reach S3 and ECR through the VPC endpoints")
-    stacks = MlopsStacks(app=app, env_name=env_name, foundation=foundation, endpoints=endpoints, batch=batch, network=network)
+    stacks = MlopsStacks(
+        app=app, env_name=env_name, foundation=foundation, endpoints=endpoints, batch=batch, network=network, release=release
+    )
     tags = {**config.tags, "mlops:environment": env_name}
     for key, value in tags.items():
         cdk.Tags.of(app).add(key, value)

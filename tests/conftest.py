@@ -18,6 +18,7 @@ from aws_cdk import assertions
 
 from config.loader import CONFIG_DIR, available_envs
 from stacks.mlops_app import MlopsStacks, create_app
+from tests.aws_emulator import aws, aws_emulator  # noqa: F401 - fixtures for tests that call AWS APIs
 
 ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 

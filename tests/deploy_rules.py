@@ -8,6 +8,7 @@ the AWS source that states it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -410,3 +411,72 @@ RULES = {
         access_log_targets_use_sse_s3,
     )
 }
+
+
+# --- Release by config ---------------------------------------------------------------------------
+
+
+def _provider_handler_role(model: CloudModel, custom: Resource) -> Resource | None:
+    """The role of the user handler behind a Provider-framework service token."""
+    framework = model.target(str(model.resolve(custom.stack, custom.properties.get("ServiceToken", ""))))
+    if framework is None:
+        return None
+    variables = _dig(framework.properties, ("Environment", "Variables")) or {}
+    handler = model.target(str(model.resolve(framework.stack, variables.get("USER_ON_EVENT_FUNCTION_ARN", ""))))
+    if handler is None:
+        return None
+    return model.role_for_arn(model.resolve(handler.stack, handler.properties["Role"]))
+
+
+def weights_provider_may_update_its_endpoints(model: CloudModel) -> list[str]:
+    """The Lambda behind each `Custom::EndpointWeights` may describe and update that endpoint.
+
+    Source: SageMaker API reference, UpdateEndpointWeightsAndCapacities and DescribeEndpoint
+    (resource type `endpoint`, ARN `arn:...:endpoint/<name>`, the name lower-cased as SageMaker
+    writes it in ARNs); without the grant the deploy fails after the endpoint update.
+    """
+    violations = []
+    for custom in model.of_type("Custom::EndpointWeights"):
+        where = f"{custom.stack}/{custom.logical_id}"
+        role = _provider_handler_role(model, custom)
+        endpoint = model.target(str(model.resolve(custom.stack, custom.properties["EndpointName"])))
+        if role is None or endpoint is None:
+            violations.append(f"{where}: cannot find the provider's handler role or the endpoint")
+            continue
+        arn = model.arn("sagemaker", f"endpoint/{endpoint.properties['EndpointName'].lower()}")
+        for action in ("sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"):
+            if not model.role_allows(role, action, arn):
+                violations.append(f"{where}: the handler's role {role.logical_id} may not {action} on {arn}")
+    return violations
+
+
+def rollback_alarms_are_metric_alarms(model: CloudModel) -> list[str]:
+    """Auto-rollback names 1-10 CloudWatch metric alarms of this account that watch the endpoint.
+
+    Source: SageMaker API reference, AutoRollbackConfig.Alarms (1-10 items) and Alarm
+    (the name of a CloudWatch alarm in your account, configured to monitor metrics on the
+    endpoint).
+    """
+    violations = []
+    for endpoint in model.of_type("AWS::SageMaker::Endpoint"):
+        where = f"{endpoint.stack}/{endpoint.logical_id}"
+        alarms = _dig(endpoint.properties, ("DeploymentConfig", "AutoRollbackConfiguration", "Alarms"))
+        if alarms is None:
+            continue
+        if not 1 <= len(alarms) <= 10:
+            violations.append(f"{where}: {len(alarms)} rollback alarms; SageMaker accepts 1-10")
+        name = endpoint.properties.get("EndpointName")
+        for entry in alarms:
+            alarm = model.target(str(model.resolve(endpoint.stack, entry["AlarmName"])))
+            if alarm is None:
+                continue  # an alarm named in config, created elsewhere
+            if alarm.type != "AWS::CloudWatch::Alarm":
+                violations.append(f"{where}: rollback alarm {alarm.logical_id} is a {alarm.type}, not a metric alarm")
+                continue
+            watched = json.dumps(alarm.properties)
+            if f'"Value": "{name}"' not in watched:
+                violations.append(f"{where}: rollback alarm {alarm.logical_id} does not watch endpoint {name}")
+    return violations
+
+
+RULES.update({rule.__name__: rule for rule in (weights_provider_may_update_its_endpoints, rollback_alarms_are_metric_alarms)})

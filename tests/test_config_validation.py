@@ -409,3 +409,39 @@ def test_config_is_frozen() -> None:
     config = parse_config(yaml.safe_dump(BASE))
     with pytest.raises(Exception, match="frozen"):
         config.region = "us-east-1"
+
+
+# --- deployment guardrails (SageMaker API reference: DeploymentConfig and its parts) --------------
+
+DEPLOYMENT = ("endpoints", 0, "deployment")
+
+
+@pytest.mark.parametrize(
+    ("deployment", "path", "fragments"),
+    [
+        ({"strategy": "blue-green"}, "strategy", ("'all_at_once', 'canary', 'linear' or 'rolling'",)),
+        ({"strategy": "canary", "canary_percent": 60}, "canary_percent", ("canary_percent 60 is outside 1-50",)),
+        ({"strategy": "linear", "linear_step_percent": 5}, "linear_step_percent", ("outside 10-50",)),
+        ({"strategy": "rolling"}, "strategy", ("needs a single-variant endpoint (2 variants)",)),
+        ({"wait_minutes": 61}, "wait_minutes", ("3660 is outside 0-3600",)),
+        ({"max_execution_timeout_minutes": 5}, "max_execution_timeout_minutes", ("300 is outside 600-28800",)),
+        (
+            {"strategy": "linear", "linear_step_percent": 10, "wait_minutes": 10, "max_execution_timeout_minutes": 60},
+            "max_execution_timeout_minutes",
+            ("must exceed the time the deployment waits (100 minutes",),
+        ),
+    ],
+)
+def test_deployment_rules(deployment: dict[str, Any], path: str, fragments: tuple[str, ...]) -> None:
+    problems = _problems(_set(DEPLOYMENT, deployment))
+    _assert_problem(problems, f"endpoints[0].deployment.{path}", *fragments)
+
+
+def test_rollback_alarms_within_sagemakers_ten() -> None:
+    # Each variant's 5xx alarm always rolls back; 2 variants + 9 named = 11.
+    problems = _problems(_set(DEPLOYMENT, {"rollback_alarms": [f"alarm-{i}" for i in range(9)]}))
+    _assert_problem(problems, "endpoints[0].deployment", "11 rollback alarms; SageMaker accepts 1-10")
+
+
+def test_release_is_a_reserved_endpoint_name() -> None:
+    _assert_problem(_problems(_set(("endpoints", 0, "name"), "release")), "endpoints[0].name", "'release' is reserved")

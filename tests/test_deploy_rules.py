@@ -125,6 +125,21 @@ def _capture_key_not_granted(templates: dict[str, dict[str, Any]]) -> None:
         _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: "kms:GenerateDataKey" not in _actions(s))
 
 
+def _provider_without_update_grant(templates: dict[str, dict[str, Any]]) -> None:
+    for policy in _resources(templates, "AWS::IAM::Policy"):
+        _drop_statements(
+            policy["Properties"]["PolicyDocument"], lambda s: "sagemaker:UpdateEndpointWeightsAndCapacities" not in _actions(s)
+        )
+
+
+def _composite_rollback_alarm(templates: dict[str, dict[str, Any]]) -> None:
+    for template in templates.values():
+        composites = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::CloudWatch::CompositeAlarm"]
+        for endpoint in _resources({"t": template}, "AWS::SageMaker::Endpoint"):
+            alarms = endpoint["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+            alarms[0] = {"AlarmName": {"Ref": composites[0]}}
+
+
 DEFECTS: list[tuple[str, Callable[[dict[str, dict[str, Any]]], None], str, str]] = [
     ("sns_publishers_are_allowed", _deny_only_topic_policy, "cloudwatch.amazonaws.com no sns:Publish", "deny-only topic policy"),
     ("sns_publishers_are_allowed", _topic_key_without_publishers, "does not let cloudwatch.amazonaws.com kms:", "topic key"),
@@ -139,6 +154,13 @@ DEFECTS: list[tuple[str, Callable[[dict[str, dict[str, Any]]], None], str, str]]
     ("transform_payload_in_flight", _too_much_in_flight, "64 x 6 MB = 384 MB > 100 MB", "payload limit"),
     ("access_log_targets_use_sse_s3", _kms_access_log_target, "not SSE-S3", "log target encryption"),
     ("endpoint_keys_are_usable", _capture_key_not_granted, "may not kms:GenerateDataKey on capture key", "capture key"),
+    (
+        "weights_provider_may_update_its_endpoints",
+        _provider_without_update_grant,
+        "may not sagemaker:UpdateEndpointWeightsAndCapacities",
+        "weights provider grant",
+    ),
+    ("rollback_alarms_are_metric_alarms", _composite_rollback_alarm, "is a AWS::CloudWatch::CompositeAlarm", "composite"),
 ]
 
 

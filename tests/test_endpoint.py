@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -53,10 +54,13 @@ def test_endpoint_keeps_the_configured_name(prod: Synthesized) -> None:
 
 def test_weights_counts_and_instance_types_as_configured(prod: Synthesized) -> None:
     variants = {v["VariantName"]: v for v in _config(prod, "caller-risk")["ProductionVariants"]}
-    assert variants["champion"]["InitialVariantWeight"] == 90
-    assert variants["challenger"]["InitialVariantWeight"] == 10
     assert variants["champion"]["InitialInstanceCount"] == 2
     assert variants["champion"]["InstanceType"] == "ml.c6i.xlarge"
+    # Weights are set live after the endpoint (release.py), never through the EndpointConfig.
+    assert {v["InitialVariantWeight"] for v in variants.values()} == {0}
+    weights = Capture()
+    prod.endpoint("caller-risk").has_resource_properties("Custom::EndpointWeights", {"Weights": weights})
+    assert json.loads(weights.as_string()) == {"champion": 90, "challenger": 10}
 
 
 def test_data_capture_to_the_capture_bucket_prefix_encrypted(dev: Synthesized) -> None:

@@ -21,6 +21,8 @@ def _stacks_per_env() -> list[tuple[str, str]]:
     for env in SHIPPED_ENVS:
         config = load_config(env)
         cases.append((env, "foundation"))
+        if config.endpoints:
+            cases.append((env, "release"))
         cases += [(env, e.name) for e in config.endpoints]
         if config.batch_transforms:
             cases.append((env, "batch"))

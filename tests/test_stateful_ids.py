@@ -26,6 +26,24 @@ STATEFUL_TYPES = {
     "AWS::StepFunctions::StateMachine",
 }
 
+# Not stateful, but their logical IDs are a contract too: the release provider's functions
+# have fixed names, and a custom resource's ServiceToken (the framework function's ARN)
+# may not change once the resource exists.
+CONTRACT_TYPES = {"AWS::Lambda::Function"}
+
+RELEASE = {
+    "ReleaseFrameworkLogs7D07E796": "AWS::Logs::LogGroup",
+    "ReleaseHandlerC0803ED1": "AWS::Lambda::Function",
+    "ReleaseHandlerLogs8E70629D": "AWS::Logs::LogGroup",
+    "ReleaseIsComplete4873E138": "AWS::Lambda::Function",
+    "ReleaseIsCompleteLogs8030D3E2": "AWS::Logs::LogGroup",
+    "ReleaseProviderframeworkisCompleteEB281B32": "AWS::Lambda::Function",
+    "ReleaseProviderframeworkonEvent5E4AF89F": "AWS::Lambda::Function",
+    "ReleaseProviderframeworkonTimeout68A1996E": "AWS::Lambda::Function",
+    "ReleaseProviderwaiterstatemachine46263EE4": "AWS::StepFunctions::StateMachine",
+    "ReleaseWaiterLogsD0CDAC0B": "AWS::Logs::LogGroup",
+}
+
 FOUNDATION = {
     "StorageDataKeyE15BA43B": "AWS::KMS::Key",
     "LogsKeyA6AB43B2": "AWS::KMS::Key",
@@ -43,6 +61,7 @@ PINNED: dict[str, dict[str, dict[str, str]]] = {
     "dev": {
         "mlops-dev-foundation": FOUNDATION,
         "mlops-dev-caller-risk": ENDPOINT,
+        "mlops-dev-release": RELEASE,
         "mlops-dev-batch": {
             "TransformcallerrisknightlyLogs46C09B09": "AWS::Logs::LogGroup",
             "TransformcallerrisknightlyStateMachineF64233E3": "AWS::StepFunctions::StateMachine",
@@ -51,6 +70,7 @@ PINNED: dict[str, dict[str, dict[str, str]]] = {
     "prod": {
         "mlops-prod-foundation": FOUNDATION,
         "mlops-prod-caller-risk": ENDPOINT,
+        "mlops-prod-release": RELEASE,
         "mlops-prod-call-transcript-intent": ENDPOINT,
         "mlops-prod-batch": {
             "TransformcallerriskbackfillLogs2BAF4891": "AWS::Logs::LogGroup",
@@ -71,7 +91,7 @@ def test_stateful_logical_ids_do_not_change(env: str, synth: Callable[[str], Syn
         name: {
             logical_id: body["Type"]
             for logical_id, body in result.template_json(name)["Resources"].items()
-            if body["Type"] in STATEFUL_TYPES or body.get("DeletionPolicy") == "Retain"
+            if body["Type"] in STATEFUL_TYPES | CONTRACT_TYPES or body.get("DeletionPolicy") == "Retain"
         }
         for name in result.stack_names
     }

@@ -1,0 +1,1 @@
+"""Lambda handlers (each folder is one function's code); see each module's docstring."""
