@@ -24,7 +24,7 @@ class Problems:
     """Collect problems for one construct, then raise them together."""
 
     def __init__(self, scope: Construct) -> None:
-        self._path = scope.node.path
+        self._scope = scope  # its path is read only when there is something to report
         self._problems: list[str] = []
 
     def check(self, condition: bool, message: str) -> None:
@@ -36,9 +36,19 @@ class Problems:
 
     def raise_if_any(self) -> None:
         if self._problems:
-            raise PropsError(self._path, self._problems)
+            raise PropsError(self._scope.node.path, self._problems)
 
 
 def is_token(value: object) -> bool:
-    """True for a value CloudFormation fills in at deploy time (skip it in checks)."""
+    """True for a value CloudFormation fills in at deploy time (skip it in checks).
+
+    Plain values are answered here, since each `cdk.Token.is_unresolved` is a round trip to
+    Node.js: CDK encodes a token in a string as `${Token[...]}` (`#{Token[...]}` in a string
+    list) and in a number as a double near -1.9e289 (`int()` of one stays a token), so a
+    string without those markers and a number of ordinary size are never tokens.
+    """
+    if isinstance(value, str) and "${Token[" not in value and "#{Token[" not in value:
+        return False
+    if isinstance(value, int | float) and abs(value) < 1e280:
+        return False
     return cdk.Token.is_unresolved(value)
