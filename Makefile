@@ -12,7 +12,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: synth test lint typecheck bench bench-serving instance-types clean
+.PHONY: synth test lint typecheck bench bench-serving bench-serving-peers instance-types clean
 
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
@@ -55,6 +55,15 @@ bench: $(VENV)/.synth-installed
 bench-serving: $(VENV)/.installed
 	$(BIN)/python benchmarks/model_format.py
 	$(BIN)/python benchmarks/serving.py
+
+# Our server at its defaults vs Flask, FastAPI, mosec and LitServe (requirements-bench.txt, not
+# needed by the tests): server pinned to core 0, wrk to core 1, c = 1, 16, 64, interleaved rounds,
+# medians. Needs wrk, taskset and a quiet machine; about 30 min at the defaults. Durations and
+# rounds: make bench-serving-peers PEERS_ARGS="--duration 10 --rounds 5".
+PEERS_ARGS ?= --duration 10 --rounds 5
+bench-serving-peers: $(VENV)/.installed
+	$(PIP_INSTALL) -r requirements-bench.txt
+	$(BIN)/python benchmarks/serving.py --peers $(PEERS_ARGS)
 
 instance-types: $(VENV)/.installed
 	$(BIN)/python scripts/gen_instance_types.py

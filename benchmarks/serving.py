@@ -5,22 +5,32 @@ plain process on loopback and driven by wrk (Debian package `wrk`) at the same
 concurrency; prints requests/s, P50, P99 and P99/P50. Bounded: fixed duration per run.
 Also times `serve stdin` on JSON Lines. Usage:
   .venv/bin/python benchmarks/serving.py [--duration 10] [--connections 32] [--workers 2]
+
+`--peers` (make bench-serving-peers; peers from requirements-bench.txt) compares our server at
+its default settings with Flask + gunicorn, FastAPI + uvicorn, mosec and LitServe on the same
+ONNX models: each server pinned to core 0 (taskset), wrk to core 1, at 1, 16 and 64
+connections, in interleaved rounds (the server order rotates each round), printing medians:
+  .venv/bin/python benchmarks/serving.py --peers [--duration 10] [--rounds 5] [--concurrency 1 16 64]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import json
 import os
 import re
 import shutil
+import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +51,38 @@ wrk.body = '{BODY}'
 
 
 @dataclass(frozen=True)
+class Peer:
+    """How to start one server on `port` (pinned by the caller) and where to send requests."""
+
+    command: Callable[[int], list[str]]
+    path: str  # the scoring route
+    health: str  # answers 200 once the model is loaded
+    module: str  # importable when the peer is installed
+
+
+PEERS: dict[str, Peer] = {
+    "ours (defaults)": Peer(lambda port: [sys.executable, "-m", "mlops_inference"], "/invocations", "/ping", "mlops_inference"),
+    "flask+gunicorn": Peer(
+        lambda port: [str(BIN / "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+                      "benchmarks.baseline_flask.app:app"],
+        "/invocations", "/ping", "gunicorn",
+    ),
+    "fastapi+uvicorn": Peer(
+        lambda port: [str(BIN / "uvicorn"), "benchmarks.peers.fastapi_app:app", "--host", "127.0.0.1", "--port", str(port),
+                      "--workers", "1", "--log-level", "warning", "--no-access-log"],
+        "/invocations", "/ping", "fastapi",
+    ),
+    "mosec": Peer(
+        lambda port: [sys.executable, "-m", "benchmarks.peers.mosec_app", "--address", "127.0.0.1", "--port", str(port)],
+        "/inference", "/", "mosec",
+    ),
+    "litserve": Peer(
+        lambda port: [sys.executable, "-m", "benchmarks.peers.litserve_app", str(port)], "/predict", "/health", "litserve"
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Result:
     server: str
     requests_per_s: float
@@ -55,11 +97,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_ready(port: int, timeout: float = 30) -> None:
+def _wait_ready(port: int, timeout: float = 60, path: str = "/ping") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1):
                 return
         except OSError:
             time.sleep(0.1)
@@ -67,14 +109,20 @@ def _wait_ready(port: int, timeout: float = 30) -> None:
 
 
 @contextmanager
-def _process(cmd: list[str], env: dict[str, str], port: int) -> Iterator[None]:
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _process(cmd: list[str], env: dict[str, str], port: int, health: str = "/ping") -> Iterator[None]:
+    # Its own process group: peers start worker processes, and all of them must stop.
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait_ready(port)
+        _wait_ready(port, path=health)
         yield
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError):  # workers that outlived their parent
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
 
 
 def _ms(value: str) -> float:
@@ -82,10 +130,15 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def _wrk(port: int, script: Path, duration: int, connections: int, label: str) -> Result:
+def _wrk(
+    port: int, script: Path, duration: int, connections: int, label: str, *, path: str = "/invocations", pin: str = ""
+) -> Result:
+    threads = 1 if pin else 2
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
+               f"http://127.0.0.1:{port}{path}"]  # fmt: skip
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}/invocations"],
-        check=True, capture_output=True, text=True,
+        (["taskset", "-c", pin] if pin else []) + command, check=True, capture_output=True, text=True,
+        timeout=duration + 60,
     ).stdout  # fmt: skip
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
@@ -109,9 +162,72 @@ def _stdin_rate(model_dir: Path, lines: int) -> float:
     return lines / (time.perf_counter() - start)
 
 
+def _peers(args: argparse.Namespace, models: dict[str, Path], script: Path) -> None:
+    """Every server at every concurrency, in rounds; prints medians over the rounds."""
+    if (os.cpu_count() or 1) < 2 or not shutil.which("taskset"):
+        sys.exit("--peers pins the server to core 0 and wrk to core 1: needs 2 cores and taskset")
+    missing = [name for name, peer in PEERS.items() if not importlib.util.find_spec(peer.module)]
+    if missing:
+        print(f"skipping {', '.join(missing)}: pip install -r requirements-bench.txt")
+    names = [name for name in PEERS if name not in missing and (not args.servers or name.split()[0] in args.servers)]
+    results: dict[tuple[str, str, int], list[Result]] = {}
+    print(
+        f"cores={os.cpu_count()} servers on core 0, wrk (1 thread) on core 1; {args.rounds} round(s) x "
+        f"{args.duration}s per point after {args.warmup}s warm-up; concurrency {args.concurrency}"
+    )
+    for round_index in range(args.rounds):
+        order = names[round_index % len(names) :] + names[: round_index % len(names)]  # interleaved
+        for label, model_dir in models.items():
+            for name in order:
+                peer = PEERS[name]
+                port = _free_port()
+                env = {
+                    **os.environ,
+                    "MODEL_DIR": str(model_dir),
+                    "PYTHONPATH": f"{ROOT}{os.pathsep}{INFERENCE}",
+                    "STATS_INTERVAL_S": "0",
+                    "PORT": str(port),
+                    "INFERENCE_THREADS": "1",
+                    "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                }
+                with _process(["taskset", "-c", "0", *peer.command(port)], env, port, peer.health):
+                    if args.warmup:
+                        _wrk(port, script, args.warmup, 16, name, path=peer.path, pin="1")
+                    for connections in args.concurrency:
+                        result = _wrk(port, script, args.duration, connections, name, path=peer.path, pin="1")
+                        results.setdefault((label, name, connections), []).append(result)
+                        print(
+                            f"  round {round_index + 1} {label:22s} {name:18s} c={connections:<3d} "
+                            f"{result.requests_per_s:8.0f} req/s P50 {result.p50_ms:6.2f} ms",
+                            flush=True,
+                        )
+    print(f"\nmedians over {args.rounds} round(s):")
+    print(f"{'server':18s} {'model':22s} {'c':>3s} {'req/s':>8s} {'P50 ms':>7s} {'P99 ms':>7s} {'errors':>6s}")
+    for label in models:
+        for connections in args.concurrency:
+            rows = []
+            for name in names:
+                runs = results.get((label, name, connections), [])
+                if runs:
+                    rows.append((
+                        name,
+                        statistics.median(r.requests_per_s for r in runs),
+                        statistics.median(r.p50_ms for r in runs),
+                        statistics.median(r.p99_ms for r in runs),
+                        sum(r.errors for r in runs),
+                    ))  # fmt: skip
+            for name, rps, p50, p99, errors in rows:
+                print(f"{name:18s} {label:22s} {connections:3d} {rps:8.0f} {p50:7.2f} {p99:7.2f} {errors:6d}")
+            ours = next((row for row in rows if row[0].startswith("ours")), None)
+            others = [row for row in rows if not row[0].startswith("ours")]
+            if ours and others:
+                best = max(others, key=lambda row: row[1])
+                print(f"{'  ours / best peer':18s} {label:22s} {connections:3d} {ours[1] / best[1]:7.2f}x  (best: {best[0]})")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=int, default=10)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured point (wrk takes whole seconds)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn sync workers (one per core)")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -120,9 +236,30 @@ def main() -> None:
     parser.add_argument(
         "--device", choices=["cpu", "cuda"], default="cpu", help="our server's DEVICE (cuda needs onnxruntime-gpu)"
     )
+    parser.add_argument("--peers", action="store_true", help="compare with FastAPI, mosec, LitServe, Flask (pinned)")
+    parser.add_argument("--rounds", type=int, default=5, help="--peers: interleaved rounds (medians are printed)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64], help="--peers: wrk connections")
+    parser.add_argument("--warmup", type=int, default=2, help="--peers: seconds of load before measuring a server (0: none)")
+    parser.add_argument("--servers", nargs="*", help="--peers: a subset, by first word (ours flask+gunicorn mosec ...)")
+    parser.add_argument("--models", nargs="*", choices=["tiny", "heavy"], help="--peers: a subset of the models")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
+    if args.peers:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            script = work / "post.lua"
+            script.write_text(LUA)
+            specs = {"tiny 12-64-32-1": ((64, 32), 4000, 2), "heavy 12-2048-2048-1": ((2048, 2048), 2000, 1)}
+            model_dirs: dict[str, Path] = {}
+            for label, (hidden, rows, epochs) in specs.items():
+                if args.models and label.split()[0] not in args.models:
+                    continue
+                name = label.split()[0]
+                build(work / f"{name}.tar.gz", hidden=hidden, rows=rows, epochs=epochs)
+                model_dirs[label] = extract(work / f"{name}.tar.gz", work / name)
+            _peers(args, model_dirs, script)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

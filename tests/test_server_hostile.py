@@ -155,6 +155,7 @@ def test_queued_work_is_bounded_with_503_and_retry_after(port: int) -> None:
     busy = next(r for r in responses if r and r.status == 503)
     assert busy.headers["retry-after"] == "1"
     assert "server busy" in json.loads(busy.body)["error"]
+    assert json.loads(busy.body)["retry_after"] == 1  # SageMaker passes the body on, not the header
 
 
 def test_a_client_that_does_not_read_its_answers_is_not_read_either(port: int) -> None:

@@ -259,10 +259,10 @@ def test_sigterm_answers_every_received_request_then_closes(model_dir: Path) -> 
             proc.send_signal(signal.SIGTERM)
             time.sleep(0.2)
             partial.sendall(rest)
-            answers = []
+            answers: list[tuple[int | None, str | None]] = []
             for sock, buffer in zip([*busy, partial], [*buffers[:clients], buffers[clients + 1]], strict=True):
                 response = read_response(sock, buffer)
-                answers.append((getattr(response, "status", None), response and response.headers.get("connection")))
+                answers.append((response.status, response.headers.get("connection")) if response else (None, None))
                 assert response is None or len(response.body.splitlines()) == 3000
                 assert closed_by_server(sock)
             assert closed_by_server(idle)  # an idle connection is closed, not kept until the deadline
@@ -321,13 +321,13 @@ def _drain_scenario(model_dir: Path, drain_timeout_s: float) -> list[tuple[int |
             sock.sendall(_csv(2))
         time.sleep(0.05)  # received; the first model call (0.2 s) is running, the rest wait
         terminate()
-        answers = []
+        answers: list[tuple[int | None, str | None]] = []
         for sock in socks:
             try:
                 response = read_response(sock, bytearray())
             except ConnectionError:
                 response = None
-            answers.append((getattr(response, "status", None), response and response.headers.get("connection")))
+            answers.append((response.status, response.headers.get("connection")) if response else (None, None))
         return answers
     finally:
         for sock in socks:

@@ -12,7 +12,8 @@ Batching is adaptive, so that low load pays no batching delay:
 - While the model runs, new groups queue up; the next batch takes all of them (up to
   `max_batch_size` rows). Only when that work arrived while the model was busy *and* the
   previous batch was at least half full (the queue is deep: high load) does the batch
-  wait for more, at most min(`max_delay`, the last model call's duration).
+  wait for more, until min(`max_delay`, the last model call's duration) after its first
+  request arrived (so a request that already waited out a model call waits no longer).
 Rows are copied into one preallocated buffer: no per-batch concatenation. If a batch fails,
 its requests are retried one by one, so only the faulty one fails.
 """
@@ -134,7 +135,9 @@ class DynamicBatcher:
             busy = waiting[0][2] < self._last_end  # it arrived while the model was running
             batch, size = self._next_batch(waiting)
             if size < self._max and busy and self._last_full and self._delay > 0 and not stopping:
-                deadline = time.perf_counter() + min(self._delay, self._last_call_s)
+                # Measured from the first request's arrival: one that already waited out a model
+                # call (high load) waits no longer; the wait is never longer than a model call.
+                deadline = batch[0][2] + min(self._delay, self._last_call_s)
                 while size < self._max and not waiting:
                     remaining = deadline - time.perf_counter()
                     try:

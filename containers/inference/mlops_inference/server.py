@@ -155,13 +155,13 @@ class InferenceApp:
             return _error(error.status, str(error))
         queued = self.batcher.queued_rows
         if queued and queued + len(decoded.rows) > self.queue_limit:
-            # Shed load rather than queue without bound: the caller (or SageMaker) retries.
+            # Shed load rather than queue without bound. InvokeEndpoint hands the caller a
+            # ModelError with OriginalStatusCode 503 and this body, not the Retry-After header:
+            # the body carries it too.
             self.stats.server_errors += 1
-            return _error(
-                503,
-                f"server busy: {queued} rows queued (limit {self.queue_limit}); retry",
-                b"Retry-After: %d\r\n" % RETRY_AFTER_S,
-            )
+            message = f"server busy: {queued} rows queued (limit {self.queue_limit}); retry"
+            body = dumps({"error": message, "retry_after": RETRY_AFTER_S})
+            return Reply(503, body, JSON, b"Retry-After: %d\r\n" % RETRY_AFTER_S)
         threshold = self.model.metadata.threshold
 
         def finish(risk: np.ndarray, decoded: Decoded = decoded, accept: str = accept) -> Reply:

@@ -1,0 +1,1 @@
+"""Peer servers for `benchmarks/serving.py --peers`: the same ONNX model behind other frameworks."""
