@@ -215,3 +215,36 @@ def test_preflight_refuses_new_variant_names_under_a_guarded_strategy(clients: d
         handler.on_event(_preflight({"champion": "ml.c5.xlarge", "shadow": "ml.c5.xlarge"}, guarded=True))
     # All-at-once may change variants.
     assert handler.on_event(_preflight({"champion": "ml.c5.xlarge", "shadow": "ml.c5.xlarge"}, guarded=False))
+
+
+def test_the_lambda_asset_holds_the_package_and_imports_as_lambda_does(dev: Any) -> None:
+    """Lambda puts the asset's root on sys.path and imports `endpoint_weights.handler`."""
+    import subprocess
+    import sys
+
+    template = dev.template_json("mlops-dev-release")
+    handlers = {
+        f["Properties"]["Handler"]: f["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+        for f in template["Resources"].values()
+        if f["Type"] == "AWS::Lambda::Function" and f["Properties"].get("Runtime", "").startswith("python")
+    }
+    assert set(handlers) == {"endpoint_weights.handler.on_event", "endpoint_weights.handler.is_complete"}
+    asset = dev.outdir / f"asset.{next(iter(handlers.values()))}"
+    assert sorted(p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file()) == [
+        "endpoint_weights/__init__.py",
+        "endpoint_weights/core.py",
+        "endpoint_weights/handler.py",
+    ]
+    probe = (
+        f"import sys; sys.path.insert(0, {str(asset)!r}); import endpoint_weights.handler as h; "
+        "print(callable(h.on_event) and callable(h.is_complete))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", probe],
+        cwd=asset,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PYTHONPATH": str(asset)},
+    )
+    assert result.stdout.strip() == "True", result.stderr
