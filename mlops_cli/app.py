@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import click
 
-from mlops_cli.commands import batch, model, qa, weights
+from mlops_cli.commands import batch, diff, model, qa, weights
 from mlops_cli.console import err, examples
 from mlops_cli.errors import CliError
 
@@ -45,16 +45,18 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
     epilog=examples(
         "mlops model build --out /tmp/m/model.tar.gz",
         "mlops qa compare v1.jsonl v2.jsonl --max-flip-rate 0.02",
+        "mlops diff --base origin/main --env all --format markdown",
         "mlops weights set --env prod caller-risk champion=80 challenger=20",
     ),
 )
 def cli() -> None:
-    """SageMaker MLOps helpers: models, offline QA, batch transforms."""
+    """SageMaker MLOps helpers: models, offline QA, batch transforms, CI diffs."""
 
 
 cli.add_command(model.group)
 cli.add_command(qa.group)
 cli.add_command(batch.group)
+cli.add_command(diff.diff)
 cli.add_command(weights.group)
 
 

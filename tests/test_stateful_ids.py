@@ -14,17 +14,10 @@ from collections.abc import Callable
 
 import pytest
 
+from mlops_cli.diff_rules import STATEFUL_TYPES
 from tests.conftest import SHIPPED_ENVS, Synthesized
 
-STATEFUL_TYPES = {
-    "AWS::KMS::Key",
-    "AWS::S3::Bucket",
-    "AWS::DynamoDB::Table",
-    "AWS::SNS::Topic",
-    "AWS::Logs::LogGroup",
-    "AWS::SageMaker::Endpoint",
-    "AWS::StepFunctions::StateMachine",
-}
+# STATEFUL_TYPES is the list `mlops diff` blocks replacements of (one source, with reasons).
 
 # Not stateful, but their logical IDs are a contract too: the release provider's functions
 # have fixed names, and a custom resource's ServiceToken (the framework function's ARN)
