@@ -87,6 +87,18 @@ def model_dir(model_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="session")
+def vpc(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """tests/configs/vpc.yaml (made-up subnet and security-group IDs): models placed in a VPC."""
+    from config.loader import REPO_ROOT, load_config
+
+    outdir = tmp_path_factory.mktemp("cdk-vpc")
+    configs = Path(__file__).parent / "configs"
+    stacks = create_app("vpc", outdir=str(outdir), config=load_config("vpc", config_dir=configs, root=REPO_ROOT))
+    stacks.app.synth()
+    return Synthesized(env="vpc", stacks=stacks, outdir=outdir)
+
+
+@pytest.fixture(scope="session")
 def dev(synth: Callable[[str], Synthesized]) -> Synthesized:
     return synth("dev")
 

@@ -480,3 +480,54 @@ def rollback_alarms_are_metric_alarms(model: CloudModel) -> list[str]:
 
 
 RULES.update({rule.__name__: rule for rule in (weights_provider_may_update_its_endpoints, rollback_alarms_are_metric_alarms)})
+
+
+# --- VPC placement ----------------------------------------------------------------------------
+
+
+def vpc_models_can_manage_their_network_interfaces(model: CloudModel) -> list[str]:
+    """A model with a VpcConfig runs under a role that can create and manage its network interfaces.
+
+    Source: SageMaker Developer Guide, "Give SageMaker AI hosted endpoints access to resources
+    in your Amazon VPC" (and the same for batch transform): the execution role needs
+    ec2:CreateNetworkInterface, CreateNetworkInterfacePermission, DeleteNetworkInterface,
+    DeleteNetworkInterfacePermission and the Describe calls for interfaces, VPCs, DHCP
+    options, subnets and security groups; without them the endpoint or job fails to start.
+    """
+    violations = []
+    eni = model.arn("ec2", "network-interface/eni-0123456789abcdef0")
+    for sm_model in model.of_type("AWS::SageMaker::Model"):
+        vpc = model.resolve(sm_model.stack, sm_model.properties.get("VpcConfig"))
+        if not vpc:
+            continue
+        where = f"{sm_model.stack}/{sm_model.logical_id}"
+        role = model.role_for_arn(model.resolve(sm_model.stack, sm_model.properties["ExecutionRoleArn"]))
+        if role is None:
+            violations.append(f"{where}: cannot find its execution role")
+            continue
+        subnets = [model.arn("ec2", f"subnet/{s}") for s in vpc["Subnets"]]
+        groups = [model.arn("ec2", f"security-group/{g}") for g in vpc["SecurityGroupIds"]]
+        checks: list[tuple[str, str, dict[str, str]]] = []
+        for subnet in subnets:
+            context = {"ec2:Subnet": subnet, "ec2:Region": model.region}
+            checks += [("ec2:CreateNetworkInterface", resource, context) for resource in (eni, subnet, *groups)]
+            checks += [
+                (action, eni, context)
+                for action in (
+                    "ec2:CreateNetworkInterfacePermission",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DeleteNetworkInterfacePermission",
+                )
+            ]
+        region = {"ec2:Region": model.region}
+        checks += [
+            (f"ec2:Describe{what}", "*", region)
+            for what in ("NetworkInterfaces", "Vpcs", "DhcpOptions", "Subnets", "SecurityGroups")
+        ]
+        for action, resource, context in checks:
+            if not model.role_allows(role, action, resource, context):
+                violations.append(f"{where}: role {role.logical_id} may not {action} on {resource}")
+    return sorted(set(violations))
+
+
+RULES[vpc_models_can_manage_their_network_interfaces.__name__] = vpc_models_can_manage_their_network_interfaces

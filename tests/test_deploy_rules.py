@@ -34,6 +34,20 @@ def test_shipped_configs_keep_every_deploy_rule(env: str, rule: str, synth: Call
     assert RULES[rule](_model(synth(env))) == []
 
 
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_vpc_placement_keeps_every_deploy_rule(rule: str, vpc: Synthesized) -> None:
+    assert RULES[rule](_model(vpc)) == []
+
+
+def test_vpc_rule_catches_a_role_without_network_interface_permissions(vpc: Synthesized) -> None:
+    def no_eni(templates: dict[str, dict[str, Any]]) -> None:
+        for policy in _resources(templates, "AWS::IAM::Policy"):
+            _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: "ec2:CreateNetworkInterface" not in _actions(s))
+
+    violations = RULES["vpc_models_can_manage_their_network_interfaces"](_mutated(vpc, no_eni))
+    assert any("may not ec2:CreateNetworkInterface on" in v for v in violations), violations
+
+
 def _mutated(prod: Synthesized, mutate: Callable[[dict[str, dict[str, Any]]], None]) -> CloudModel:
     templates = copy.deepcopy({name: prod.template_json(name) for name in prod.stack_names})
     mutate(templates)
@@ -173,4 +187,4 @@ def test_rule_catches_the_defect(
 
 
 def test_every_rule_has_a_defect_it_catches() -> None:
-    assert {d[0] for d in DEFECTS} == set(RULES)
+    assert {d[0] for d in DEFECTS} | {"vpc_models_can_manage_their_network_interfaces"} == set(RULES)

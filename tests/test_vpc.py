@@ -15,13 +15,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 from cfnlint.api import ManualArgs, lint_file
 
-from config.loader import REPO_ROOT, load_config
 from mlops_constructs.artifacts import ModelArtifact
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.models import container_model
 from mlops_constructs.network import SageMakerVpcEndpoints, VpcPlacement
 from mlops_constructs.validation import PropsError
-from stacks.mlops_app import create_app
 from tests.conftest import Synthesized, resources_of_type
 from tests.test_gates import _allowed
 
@@ -39,14 +37,6 @@ DESCRIBE_ACTIONS = [
     "ec2:DescribeVpcs",
 ]
 MANAGE_ACTIONS = ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"]
-
-
-@pytest.fixture(scope="session")
-def vpc(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    outdir = tmp_path_factory.mktemp("cdk-vpc")
-    stacks = create_app("vpc", outdir=str(outdir), config=load_config("vpc", config_dir=CONFIGS, root=REPO_ROOT))
-    stacks.app.synth()
-    return Synthesized(env="vpc", stacks=stacks, outdir=outdir)
 
 
 def _network(synth: Synthesized) -> Template:
