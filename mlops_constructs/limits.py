@@ -12,11 +12,13 @@ CLOUDFORMATION_MAX_RESOURCES = 500
 def _is_cfn_resource(node: IConstruct) -> bool:
     # One call returns every node; asking Node.js about each of them (`CfnResource.is_cfn_resource`)
     # cost a round trip per construct, ~45 per endpoint stack. jsii hands back each node as an
-    # instance of its own class, so the Python class answers; only an object jsii could not
-    # type (not a Construct) is asked.
-    if isinstance(node, cdk.CfnResource):
+    # instance of its own class, so its Python class answers; only an object jsii could not
+    # type (not a Construct) is asked. The MRO is read directly: `isinstance` against the
+    # abstract CfnResource walks all of its hundreds of subclasses for each new class (~0.1 s).
+    mro = type(node).__mro__
+    if cdk.CfnResource in mro:
         return True
-    return not isinstance(node, Construct) and cdk.CfnResource.is_cfn_resource(node)
+    return Construct not in mro and cdk.CfnResource.is_cfn_resource(node)
 
 
 @jsii.implements(IValidation)
