@@ -12,7 +12,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: synth test lint typecheck bench bench-serving bench-serving-peers instance-types clean
+.PHONY: synth test diff bench-diff lint typecheck bench bench-serving bench-serving-peers instance-types clean
 
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
@@ -41,6 +41,22 @@ test: $(VENV)/.installed node_modules/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# CI's pull-request check in one line (README "CI diff"): the tests, then what merging into BASE
+# would change in the account, as a pull-request comment in $(DIFF_OUT); fails on a blocking change
+# or when the diff cannot run (make exits 2 for either: mlops diff itself says 1 or 2).
+# Locally: make diff BASE=origin/main SKIP_TEST=1 DIFF_FORMAT=text
+BASE ?= origin/main
+DIFF_ENV ?= all
+DIFF_FORMAT ?= markdown
+DIFF_OUT ?= mlops-diff.md
+DIFF_ARGS ?=
+diff: $(if $(SKIP_TEST),$(VENV)/.installed node_modules/.installed,test)
+	set -o pipefail; $(BIN)/mlops diff --base $(BASE) --env $(DIFF_ENV) --format $(DIFF_FORMAT) $(DIFF_ARGS) | tee $(DIFF_OUT)
+
+# mlops diff against two plain synths of the same refs (benchmarks/diff.py).
+bench-diff: $(VENV)/.installed node_modules/.installed
+	$(BIN)/python benchmarks/diff.py --base $(BASE) --env $(DIFF_ENV)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -1,12 +1,13 @@
 """`mlops diff` wall time against two plain synths of the same refs (target: at most 1.3x).
 
-    .venv/bin/python benchmarks/diff.py [--base HEAD~1] [--env dev|prod|all] [--rounds 3]
+    .venv/bin/python benchmarks/diff.py [--base HEAD~1] [--env dev|prod|all] [--rounds 3] [--deps reuse]
 
 Each round, interleaved: (1) plain synths of the base (a worktree, checked out before the
 clock starts) and the head (the working tree), one after the other, each env on its own, as
 `npx cdk synth` does it; the same as bare `python app.py` runs (the app without the CLI's
 start-up); (2) `mlops diff --base <base> --env <env> --format json`, no synth cache, from
-a cold start (its worktree checkout, both synths, the diff engine, clean-up). Prints the
+a cold start (its worktree checkout, both synths, the diff engine, clean-up). Pick a base
+whose templates differ from the head's: with none, the engine has nothing to load. Prints the
 medians and the ratios. Machines with 2 cores shared by other work vary by +-20% between
 runs: compare ratios from one run, not absolute seconds across runs.
 """
@@ -64,6 +65,9 @@ def main() -> None:
     parser.add_argument("--base", default="HEAD~1")
     parser.add_argument("--env", default="dev")
     parser.add_argument("--rounds", type=int, default=3)
+    # reuse: both sides synthesise with the checkout's environment, as the plain synths below do
+    # (a base with other npm/pip pins would otherwise measure an install, not a diff).
+    parser.add_argument("--deps", default="reuse", choices=["auto", "reuse"])
     args = parser.parse_args()
     envs = sorted(p.stem for p in (ROOT / "config").glob("*.yaml")) if args.env == "all" else [args.env]
     work = Path(tempfile.mkdtemp(prefix="bench-diff-"))
@@ -80,7 +84,20 @@ def main() -> None:
             results["app.py x2"].append(sum(app_synth(d, e, work / f"app-{d.name}-{e}") for d in (base_dir, ROOT) for e in envs))
             results["mlops diff"].append(
                 _timed(
-                    [str(BIN / "python"), "-m", "mlops_cli", "diff", "--base", args.base, "--env", args.env, "--format", "json"],
+                    [
+                        str(BIN / "python"),
+                        "-m",
+                        "mlops_cli",
+                        "diff",
+                        "--base",
+                        args.base,
+                        "--env",
+                        args.env,
+                        "--format",
+                        "json",
+                        "--deps",
+                        args.deps,
+                    ],
                     ROOT,
                     ok=(0, 1),
                 )

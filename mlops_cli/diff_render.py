@@ -79,6 +79,10 @@ def _weight(value: float | None, share: float | None) -> str:
     return f"{share:g}% ({number})" if share is not None else number
 
 
+def _weights(w: WeightRow) -> str:
+    return _pair(_weight(w.weight_before, w.share_before), _weight(w.weight_after, w.share_after))
+
+
 def _pair(before: str | None, after: str | None) -> str:
     if before == after:
         return before or "-"
@@ -142,8 +146,7 @@ def _md_stack(stack: StackReport) -> list[str]:
         ]
         for w in stack.weights:
             lines.append(
-                f"| {w.endpoint} | {w.variant} | {_weight(w.weight_before, w.share_before)} -> "
-                f"{_weight(w.weight_after, w.share_after)} | {_md(_pair(w.model_before, w.model_after))} | "
+                f"| {w.endpoint} | {w.variant} | {_weights(w)} | {_md(_pair(w.model_before, w.model_after))} | "
                 f"{_md(_pair(w.instance_type_before, w.instance_type_after))} |"
             )
         lines.append("")
@@ -238,7 +241,7 @@ def _weight_cells(w: WeightRow) -> tuple[str, str, str, str, str]:
     return (
         w.endpoint,
         w.variant,
-        f"{_weight(w.weight_before, w.share_before)} -> {_weight(w.weight_after, w.share_after)}",
+        _weights(w),
         _pair(w.model_before, w.model_after),
         _pair(w.instance_type_before, w.instance_type_after),
     )

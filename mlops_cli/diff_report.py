@@ -58,6 +58,7 @@ ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 _THROUGH = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\} \(new after replacement\)")
 _OUTPUT_NAME = re.compile(r"^PublishOutput(?:Ref|FnGetAtt)?(?P<name>.+?)(?:[0-9A-F]{8}){1,2}$")
 _REPLACING = {"WILL_REPLACE", "MAY_REPLACE"}
+_S3_TOKEN_BUCKET = re.compile(r"^s3://\$\{[^}]+\}/")
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,11 @@ def _short_hashes(text: str, sources: Mapping[str, str]) -> str:
         folder = sources.get(digest)
         return f"<asset {digest[:8]}{' ' + folder if folder else ''}>"
 
-    return ASSET_HASH.sub(name, text)
+    text = ASSET_HASH.sub(name, text)
+    # an asset marker left short above (<asset 1a2b3c4d>) gains its folder too
+    for digest, folder in sources.items():
+        text = text.replace(f"<asset {digest[:8]}>", f"<asset {digest[:8]} {folder}>")
+    return text
 
 
 def _target(value: Any) -> str | None:
@@ -225,6 +230,7 @@ class Variant:
 
 
 def _model_text(template: Mapping[str, Any], model_id: str | None, sources: Mapping[str, str]) -> str | None:
+    """`caller-risk/v12/model.tar.gz @ <asset 1a2b3c4d containers/inference>`: the key and the image, short."""
     if model_id is None:
         return None
     model = template.get("Resources", {}).get(model_id)
@@ -234,10 +240,12 @@ def _model_text(template: Mapping[str, Any], model_id: str | None, sources: Mapp
     container = props.get("PrimaryContainer") or (props.get("Containers") or [{}])[0]
     data = container.get("ModelDataUrl") or container.get("ModelDataSource")
     image = container.get("Image")
-    parts = [render(data) if data is not None else "no model data"]
+    # s3://${Bucket}/key -> key: the bucket is the platform's artifacts bucket on both sides.
+    parts = [_S3_TOKEN_BUCKET.sub("", render(data)) if data is not None else "no model data"]
     if image is not None:
         image_text = render(image)
-        parts.append("image " + image_text.rsplit("/", 1)[-1])
+        digest = ASSET_HASH.search(image_text)
+        parts.append(f"<asset {digest.group(0)[:8]}>" if digest else image_text.rsplit("/", 1)[-1])
     return _short_hashes(" @ ".join(parts), sources)
 
 

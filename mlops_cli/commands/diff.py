@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import traceback
 from pathlib import Path
 
 import click
@@ -69,18 +70,24 @@ def diff(
     from mlops_cli.diff_render import markdown, print_text
 
     mode: engine.DepsMode = "reuse" if deps == "reuse" else "install" if deps == "install" else "auto"
-    with err.status("mlops diff") as status:
-        report = engine.compare(
-            start=Path(os.getcwd()),
-            base_ref=base_ref,
-            head_ref=head_ref,
-            env=env,
-            allow=allow,
-            deps=mode,
-            synth_cache=synth_cache,
-            text=output_format != "text",
-            progress=lambda message: status.update(message),
-        )
+    try:
+        with err.status("mlops diff") as status:
+            report = engine.compare(
+                start=Path(os.getcwd()),
+                base_ref=base_ref,
+                head_ref=head_ref,
+                env=env,
+                allow=allow,
+                deps=mode,
+                synth_cache=synth_cache,
+                text=output_format != "text",
+                progress=lambda message: status.update(message),
+            )
+    except engine.DiffError:
+        raise
+    except Exception as error:  # a defect of the tool: exit 2, never 1 (which means "blocking")
+        traceback.print_exc()
+        raise engine.DiffError(f"internal error: {type(error).__name__}: {error}") from None
     if output_format == "json":
         print_json(report.to_json())
     elif output_format == "markdown":
