@@ -221,6 +221,6 @@ def apply(
     desired = {v.name: v.weight for v in endpoint.variants}
     result: core.LiveEndpoint = aws_call(
         f"apply weights to {endpoint_name}",
-        lambda: core.apply(client, endpoint_name, desired, poll_s=poll_s, progress=progress),
+        lambda: core.apply(client, endpoint_name, desired, core.Polling(poll_s=poll_s, progress=progress)),
     )
     return result

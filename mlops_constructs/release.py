@@ -116,30 +116,36 @@ class ReleaseProvider(Construct):
                 removal_policy=cdk.RemovalPolicy.DESTROY,
             )
 
-        handler_logs = log_group("HandlerLogs", f"/aws/lambda/{stack.stack_name}-endpoint-weights")
-        self.handler = lambda_.Function(
-            self,
+        code = self.handler_code(lambda_src)
+
+        def make_function(id: str, suffix: str, entry: str, description: str, timeout: cdk.Duration) -> lambda_.Function:
+            name = f"{stack.stack_name}-{suffix}"
+            return lambda_.Function(
+                self,
+                id,
+                function_name=name,
+                description=description,
+                runtime=lambda_.Runtime.PYTHON_3_13,
+                handler=f"{_HANDLER_FOLDER}.handler.{entry}",
+                code=code,
+                timeout=timeout,
+                memory_size=256,
+                log_group=log_group(f"{id}Logs", f"/aws/lambda/{name}"),
+            )
+
+        self.handler = make_function(
             "Handler",
-            function_name=f"{stack.stack_name}-endpoint-weights",
-            description="Sets live SageMaker variant weights and runs release preflights (mlops release by config)",
-            runtime=lambda_.Runtime.PYTHON_3_13,
-            handler=f"{_HANDLER_FOLDER}.handler.on_event",
-            code=self.handler_code(lambda_src),
-            timeout=cdk.Duration.minutes(2),
-            memory_size=256,
-            log_group=handler_logs,
+            "endpoint-weights",
+            "on_event",
+            "Sets live SageMaker variant weights and runs release preflights (mlops release by config)",
+            cdk.Duration.minutes(2),
         )
-        complete = lambda_.Function(
-            self,
+        complete = make_function(
             "IsComplete",
-            function_name=f"{stack.stack_name}-endpoint-weights-complete",
-            description="Reports when live weights have settled (InService)",
-            runtime=lambda_.Runtime.PYTHON_3_13,
-            handler=f"{_HANDLER_FOLDER}.handler.is_complete",
-            code=self.handler_code(lambda_src),
-            timeout=cdk.Duration.minutes(1),
-            memory_size=256,
-            log_group=log_group("IsCompleteLogs", f"/aws/lambda/{stack.stack_name}-endpoint-weights-complete"),
+            "endpoint-weights-complete",
+            "is_complete",
+            "Reports when live weights have settled (InService)",
+            cdk.Duration.minutes(1),
         )
         endpoints = [
             stack.format_arn(service="sagemaker", resource="endpoint", resource_name=name.lower()) for name in endpoint_names

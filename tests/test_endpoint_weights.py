@@ -36,7 +36,10 @@ def _no_sleep(_: float) -> None:
 def test_apply_moves_traffic_to_the_config_weights(sagemaker: Any) -> None:
     seen: list[str] = []
     live = core.apply(
-        sagemaker, ENDPOINT, {"champion": 80, "challenger": 20}, sleep=_no_sleep, progress=lambda e: seen.append(e.status)
+        sagemaker,
+        ENDPOINT,
+        {"champion": 80, "challenger": 20},
+        core.Polling(sleep=_no_sleep, progress=lambda e: seen.append(e.status)),
     )
     assert live.weights() == {"champion": 80.0, "challenger": 20.0}
     assert core.describe(sagemaker, ENDPOINT) is not None
@@ -65,7 +68,7 @@ def test_apply_refuses_what_cannot_be_a_weight_shift(sagemaker: Any, weights: di
 
 def test_a_missing_endpoint_is_named(aws: Emulator) -> None:
     with pytest.raises(core.WeightsError, match="endpoint 'nowhere' does not exist"):
-        core.apply(aws.client("sagemaker"), "nowhere", {"a": 1}, sleep=_no_sleep)
+        core.apply(aws.client("sagemaker"), "nowhere", {"a": 1}, core.Polling(sleep=_no_sleep))
 
 
 def test_the_request_carries_weights_only_and_matches_the_service_model() -> None:
@@ -121,21 +124,21 @@ def _stubbed_statuses(statuses: list[str], reason: str | None = None) -> Any:
 def test_waiting_reports_progress_until_in_service() -> None:
     seen: list[str] = []
     client = _stubbed_statuses(["Updating", "Updating", "InService"])
-    core.wait_in_service(client, ENDPOINT, sleep=_no_sleep, progress=lambda e: seen.append(e.status))
+    core.wait_in_service(client, ENDPOINT, core.Polling(sleep=_no_sleep, progress=lambda e: seen.append(e.status)))
     assert seen == ["Updating", "Updating", "InService"]
 
 
 def test_waiting_fails_with_the_endpoints_reason() -> None:
     client = _stubbed_statuses(["Updating", "Failed"], reason="Image pull failed")
     with pytest.raises(core.WeightsError, match="is Failed: Image pull failed"):
-        core.wait_in_service(client, ENDPOINT, sleep=_no_sleep)
+        core.wait_in_service(client, ENDPOINT, core.Polling(sleep=_no_sleep))
 
 
 def test_waiting_gives_up_after_the_timeout() -> None:
     ticks: Iterator[float] = iter([0.0, 10.0, 20.0, 40.0])
     client = _stubbed_statuses(["Updating", "Updating", "Updating"])
     with pytest.raises(core.WeightsError, match="still Updating after 30 s"):
-        core.wait_in_service(client, ENDPOINT, timeout_s=30, sleep=_no_sleep, clock=lambda: next(ticks))
+        core.wait_in_service(client, ENDPOINT, core.Polling(timeout_s=30, sleep=_no_sleep, clock=lambda: next(ticks)))
 
 
 # --- the custom resource handler (Provider framework events) ---------------------------------

@@ -125,31 +125,34 @@ def request(endpoint_name: str, desired: Mapping[str, float]) -> dict[str, Any]:
     }
 
 
-def wait_in_service(
-    client: SageMakerClient,
-    endpoint_name: str,
-    *,
-    timeout_s: float = 1800,
-    poll_s: float = 15,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    progress: Callable[[LiveEndpoint], None] | None = None,
-) -> LiveEndpoint:
+@dataclass(frozen=True)
+class Polling:
+    """How to wait for an endpoint: a deadline, a poll interval, and hooks for tests and progress."""
+
+    timeout_s: float = 1800
+    poll_s: float = 15
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    progress: Callable[[LiveEndpoint], None] | None = None
+
+
+def wait_in_service(client: SageMakerClient, endpoint_name: str, polling: Polling | None = None) -> LiveEndpoint:
     """Poll until the endpoint is InService; raise WeightsError on Failed, absence or timeout."""
-    deadline = clock() + timeout_s
+    polling = polling or Polling()
+    deadline = polling.clock() + polling.timeout_s
     while True:
         live = describe(client, endpoint_name)
         if live is None:
             raise WeightsError(f"endpoint '{endpoint_name}' does not exist (deploy the endpoint stack first)")
-        if progress is not None:
-            progress(live)
+        if polling.progress is not None:
+            polling.progress(live)
         if live.status == IN_SERVICE:
             return live
         if live.status == FAILED:
             raise WeightsError(f"endpoint '{endpoint_name}' is Failed: {live.failure_reason or 'no reason given'}")
-        if clock() >= deadline:
-            raise WeightsError(f"endpoint '{endpoint_name}' still {live.status} after {timeout_s:.0f} s")
-        sleep(poll_s)
+        if polling.clock() >= deadline:
+            raise WeightsError(f"endpoint '{endpoint_name}' still {live.status} after {polling.timeout_s:.0f} s")
+        polling.sleep(polling.poll_s)
 
 
 def check_variants(live: LiveEndpoint, desired: Mapping[str, float]) -> None:
@@ -197,20 +200,12 @@ def is_applied(client: SageMakerClient, endpoint_name: str, desired: Mapping[str
 
 
 def apply(
-    client: SageMakerClient,
-    endpoint_name: str,
-    desired: Mapping[str, float],
-    *,
-    timeout_s: float = 1800,
-    poll_s: float = 15,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    progress: Callable[[LiveEndpoint], None] | None = None,
+    client: SageMakerClient, endpoint_name: str, desired: Mapping[str, float], polling: Polling | None = None
 ) -> LiveEndpoint:
     """Wait for InService, send the weights (if they differ), wait for InService again."""
-    wait_in_service(client, endpoint_name, timeout_s=timeout_s, poll_s=poll_s, sleep=sleep, clock=clock, progress=progress)
+    wait_in_service(client, endpoint_name, polling)
     start_apply(client, endpoint_name, desired)
-    live = wait_in_service(client, endpoint_name, timeout_s=timeout_s, poll_s=poll_s, sleep=sleep, clock=clock, progress=progress)
+    live = wait_in_service(client, endpoint_name, polling)
     if differing(live.weights(), desired):
         raise WeightsError(f"endpoint '{endpoint_name}' is InService but its weights are {live.weights()}, not {dict(desired)}")
     return live
