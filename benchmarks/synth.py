@@ -1,8 +1,19 @@
-"""Synth cost: full dev/prod synth (cdk-nag on) against an empty CDK app, and growth with endpoints.
+"""Synth cost: the app as `cdk synth` runs it (cdk-nag on) against an empty CDK app, and its growth per endpoint.
 
-Each measurement is a fresh Python process, as under `npx cdk synth` (interpreter start,
-jsii/Node start, construct tree, synthesis, cdk-nag); the median of --runs is printed.
-Usage: .venv/bin/python benchmarks/synth.py [--runs 5]
+Every measurement is a fresh Python process started the way CDK CLI 2.1148 starts the app:
+`CDK_OUTDIR` and `CDK_CONTEXT_JSON` in the environment, with the context the CLI passes
+(the `env`, path and asset metadata, version reporting). The floor is an empty CDK app with
+CDK's built-in WASM template validation off, as in our app (README, "Synth cost"), so the
+ratio compares like with like: interpreter + jsii + Node.js start-up and an empty synth.
+
+Rounds interleave every program (floor, dev, prod, the endpoint series), so drift in machine
+load hits them alike; each line gives the median, min and max of --runs rounds. The series
+synthesises generated configs of 1, 5, 20 and 60 endpoints (two autoscaled variants each, one
+stack per endpoint) and reports the marginal cost per endpoint as the least-squares slope.
+`--calls` also counts the jsii round trips (Python -> Node.js requests) of each program, in
+one extra untimed pass.
+
+Usage: .venv/bin/python benchmarks/synth.py [--runs 5] [--series 1,5,20,60] [--calls]
 """
 
 from __future__ import annotations
@@ -22,30 +33,81 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# What the CDK CLI (2.1148) puts in CDK_CONTEXT_JSON besides `-c` values and cdk.json.
+CLI_CONTEXT: dict[str, Any] = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": True,
+    "aws:cdk:bundling-stacks": ["**"],
+}
+
 EMPTY_APP = """
 import aws_cdk as cdk
-cdk.App(outdir={outdir!r}).synth()
+cdk.App(builtin_cloud_formation_validation=False).synth()
 """
 
-OUR_APP = """
+# app.py itself, as `cdk synth` runs it (`python app.py`).
+APP_PY = """
+import runpy
+runpy.run_path("app.py", run_name="__main__")
+"""
+
+# app.py's path with a config file from elsewhere (the generated series).
+GENERATED_APP = """
 from pathlib import Path
 from config.loader import load_config
 from stacks.mlops_app import create_app
-config = load_config({env!r}, config_dir=Path({config_dir!r}))
-create_app({env!r}, outdir={outdir!r}, config=config).app.synth()
+create_app("bench", config=load_config("bench", config_dir=Path({config_dir!r}))).app.synth()
+"""
+
+# Prepended with --calls: counts requests to the jsii kernel and prints the count at exit.
+COUNT_CALLS = """
+import atexit, sys
+from jsii._kernel.providers import process as _process
+_calls = [0]
+_send = _process._NodeProcess.send
+def _counting_send(self, request, response_type):
+    _calls[0] += 1
+    return _send(self, request, response_type)
+_process._NodeProcess.send = _counting_send
+atexit.register(lambda: print(f"JSII_CALLS={_calls[0]}", file=sys.stderr))
 """
 
 
-def _run(code: str) -> float:
-    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env, capture_output=True)
-    return time.perf_counter() - start
+class Program:
+    def __init__(self, name: str, code: str, env_name: str, outdir: Path) -> None:
+        self.name = name
+        self.code = code
+        self.outdir = outdir
+        self.env = {
+            **os.environ,
+            "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": str(ROOT),
+            "CDK_OUTDIR": str(outdir),
+            "CDK_CONTEXT_JSON": json.dumps({"env": env_name, **CLI_CONTEXT}),
+        }
+        self.samples: list[float] = []
 
+    def run(self, prelude: str = "") -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-c", prelude + self.code], cwd=ROOT, env=self.env, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"{self.name} failed:\n{result.stderr[-3000:]}")
+        return result
 
-def _median(code: str, runs: int) -> float:
-    _run(code)  # warm the file cache; not counted
-    return statistics.median(_run(code) for _ in range(runs))
+    def timed(self) -> None:
+        start = time.perf_counter()
+        self.run()
+        self.samples.append(time.perf_counter() - start)
+
+    def calls(self) -> int:
+        stderr = self.run(COUNT_CALLS).stderr
+        return int(stderr.rsplit("JSII_CALLS=", 1)[1].split()[0])
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
 
 
 def generated_config(endpoints: int) -> dict[str, Any]:
@@ -79,52 +141,66 @@ def generated_config(endpoints: int) -> dict[str, Any]:
     }
 
 
+def slope(points: list[tuple[int, float]]) -> float:
+    """Least-squares slope of (endpoints, seconds)."""
+    mean_x = statistics.fmean(x for x, _ in points)
+    mean_y = statistics.fmean(y for _, y in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
+
+
 def _largest_stack(outdir: Path) -> tuple[str, int]:
-    counts = {p.name: len(json.loads(p.read_text())["Resources"]) for p in outdir.glob("*.template.json")}
+    """The largest endpoint stack and its resource count."""
+    templates = outdir.glob("mlops-bench-model-*.template.json")
+    counts = {p.name.removesuffix(".template.json"): len(json.loads(p.read_text())["Resources"]) for p in templates}
     name = max(counts, key=counts.__getitem__)
     return name, counts[name]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=7)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--series", default="1,5,20,60", help="endpoint counts of the generated configs")
+    parser.add_argument("--calls", action="store_true", help="also count jsii round trips (one untimed pass)")
     args = parser.parse_args()
+    counts = [int(c) for c in args.series.split(",") if c]
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        programs = {
-            "empty CDK app (floor)": EMPTY_APP.format(outdir=str(work / "empty")),
-            **{
-                f"{env} full synth + nag": OUR_APP.format(env=env, outdir=str(work / env), config_dir=str(ROOT / "config"))
-                for env in ("dev", "prod")
-            },
-        }
-        # Interleaved rounds: drift in machine load hits the floor and the apps alike.
-        for code in programs.values():
-            _run(code)  # warm the file cache; not counted
-        samples: dict[str, list[float]] = {name: [] for name in programs}
-        for _ in range(args.runs):
-            for name, code in programs.items():
-                samples[name].append(_run(code))
-        floor = statistics.median(samples["empty CDK app (floor)"])
-        for name, values in samples.items():
-            took = statistics.median(values)
-            spread = f"(min {min(values):.2f}, max {max(values):.2f})"
-            print(f"{name:26s} {took:6.2f} s {spread:24s} {took / floor:4.2f}x floor")
-
-        print("\ngenerated configs (2 autoscaled variants per endpoint, one stack per endpoint):")
-        points: list[tuple[int, float]] = []
-        for count in (1, 5, 20):
+        floor = Program("empty CDK app (floor)", EMPTY_APP, "dev", work / "empty")
+        programs = [floor, *(Program(f"{env}: app.py", APP_PY, env, work / env) for env in ("dev", "prod"))]
+        series: dict[int, Program] = {}
+        for count in counts:
             config_dir = work / f"gen{count}"
             config_dir.mkdir()
             (config_dir / "bench.yaml").write_text(yaml.safe_dump(generated_config(count)))
-            outdir = work / f"out{count}"
-            took = _median(OUR_APP.format(env="bench", outdir=str(outdir), config_dir=str(config_dir)), max(1, args.runs // 2))
-            stack, resources = _largest_stack(outdir)
-            points.append((count, took))
-            print(f"  {count:3d} endpoints  {took:6.2f} s   largest stack {stack}: {resources} resources (limit 500)")
-        slope = (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0])
-        print(f"  marginal cost: {slope * 1000:.0f} ms per endpoint")
+            code = GENERATED_APP.format(config_dir=str(config_dir))
+            series[count] = Program(f"{count} endpoint(s)", code, "bench", work / f"out{count}")
+        programs += series.values()
+
+        for program in programs:
+            program.run()  # warm the file cache; not counted
+        for _ in range(args.runs):
+            for program in programs:
+                program.timed()
+        calls = {p.name: p.calls() for p in programs} if args.calls else {}
+
+        print(f"fresh processes, {args.runs} interleaved rounds: median (min-max), ratio to the floor's median")
+        for program in programs:
+            low, high = min(program.samples), max(program.samples)
+            line = f"{program.name:24s} {program.median:6.2f} s ({low:.2f}-{high:.2f})  {program.median / floor.median:4.2f}x"
+            if program.name in calls:
+                line += f"  {calls[program.name]:6d} jsii calls"
+            if program in series.values():
+                stack, resources = _largest_stack(program.outdir)
+                line += f"  largest stack {stack}: {resources} resources"
+            print(line)
+        if len(series) >= 2:
+            points = [(count, program.median) for count, program in series.items()]
+            per_endpoint = slope(points)
+            print(f"marginal cost: {per_endpoint * 1000:.0f} ms per endpoint (least-squares slope over {counts})")
+            if args.calls:
+                call_slope = slope([(count, float(calls[program.name])) for count, program in series.items()])
+                print(f"               {call_slope:.0f} jsii calls per endpoint")
 
 
 if __name__ == "__main__":
