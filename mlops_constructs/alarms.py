@@ -119,6 +119,7 @@ class EndpointAlarms(Construct):
         problems.raise_if_any()
         period = cdk.Duration.minutes(1)
         name = endpoint.endpoint_name
+        latency_ms = model_latency_p99.to_milliseconds()
         self.error_rate_alarms: dict[str, cloudwatch.Alarm] = {}
         self.latency_alarms: dict[str, cloudwatch.Alarm] = {}
         for variant in endpoint.variant_names:
@@ -141,11 +142,11 @@ class EndpointAlarms(Construct):
                 datapoints_to_alarm=datapoints_to_alarm,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
-            micros = model_latency_p99.to_milliseconds() * 1000
+            micros = latency_ms * 1000
             self.latency_alarms[variant] = endpoint.metric_model_latency(variant, period=period).create_alarm(
                 self,
                 f"LatencyP99-{variant}",
-                alarm_description=f"{name}/{variant}: p99 model latency above {model_latency_p99.to_milliseconds()} ms",
+                alarm_description=f"{name}/{variant}: p99 model latency above {latency_ms} ms",
                 threshold=micros,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=evaluation_periods,

@@ -43,6 +43,8 @@ from mlops_constructs.validation import Problems, is_token
 MAX_VARIANTS = 10  # CreateEndpointConfig: ProductionVariants, 1-10 items
 _CSV_TYPES = ["text/csv"]
 _JSON_TYPES = ["application/json", "application/jsonlines"]
+# Metrics default to 1-minute periods; one Duration for all (each creation is a round trip to Node.js).
+_ONE_MINUTE = cdk.Duration.minutes(1)
 # Per-instance metrics SageMaker publishes for endpoints (Amazon SageMaker Developer Guide,
 # "Amazon SageMaker AI metrics in Amazon CloudWatch": endpoint instance metrics).
 INSTANCE_METRICS_NAMESPACE = "/aws/sagemaker/Endpoints"
@@ -205,7 +207,7 @@ class _EndpointApi:
             namespace=namespace,
             metric_name=metric_name,
             dimensions_map={"EndpointName": self.endpoint_name, "VariantName": variant_name},
-            **{"period": cdk.Duration.minutes(1), **options},
+            **{"period": _ONE_MINUTE, **options},
         )
 
     def _require_variant(self, variant_name: str) -> None:
