@@ -532,10 +532,11 @@ def _synth_cached(
                 if cache is not None and side.commit is not None:
                     target = cache / _cache_key(repo, side.commit, env)
                     if not target.exists():
-                        tmp = Path(tempfile.mkdtemp(dir=cache.parent if cache.exists() else None))
-                        shutil.copytree(path, tmp / "a")
+                        # Copy beside the target, then rename: a concurrent run never sees half an assembly.
                         cache.mkdir(parents=True, exist_ok=True)
-                        with contextlib.suppress(OSError):
+                        tmp = Path(tempfile.mkdtemp(dir=cache, prefix=".partial-"))
+                        shutil.copytree(path, tmp / "a")
+                        with contextlib.suppress(OSError):  # another run got there first
                             (tmp / "a").rename(target)
                         shutil.rmtree(tmp, ignore_errors=True)
             (cached.base if label == "base" else cached.head).update(assemblies)

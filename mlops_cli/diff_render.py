@@ -109,7 +109,8 @@ def markdown(report: Report) -> str:
         f"engine {report.engine}",
         "",
     ]
-    lines += [f"> {note}" for note in report.notes]
+    if report.notes:
+        lines += [*(f"> {note}" for note in report.notes), ""]
     if report.blocking:
         lines += ["### Blocking", "", *_blocking_table(report.blocking), ""]
         lines += ["Merge only if intended: rerun with `--allow-replace <logical-id>` and say how the data moves.", ""]

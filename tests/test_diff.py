@@ -345,7 +345,8 @@ def test_ctrl_c_leaves_no_worktree(project: Project) -> None:
     deadline = time.monotonic() + 60
     worktrees: list[str] = []
     while time.monotonic() < deadline and process.poll() is None:
-        listed = _git(project.root, "worktree", "list", "--porcelain")
+        listing = subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=project.root, capture_output=True, text=True)
+        listed = listing.stdout if listing.returncode == 0 else ""  # fails while a worktree is half added
         worktrees = [line.split(" ", 1)[1] for line in listed.splitlines() if line.startswith("worktree ")][1:]
         if len(worktrees) == 2:  # base and head checked out: synthesis under way
             break
