@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -31,11 +32,11 @@ def report_table(report: Mapping[str, Any], *, title: str | None = None) -> Tabl
     table.add_column("value")
     for key, value in report.items():
         if isinstance(value, Mapping):
-            table.add_row(f"{key}:", "")
+            table.add_row(Text(f"{key}:"), Text(""))
             for inner, item in value.items():
-                table.add_row(f"  {inner}", str(item))
+                table.add_row(Text(f"  {inner}"), Text(str(item)))
         else:
-            table.add_row(key, str(value))
+            table.add_row(Text(key), Text(str(value)))  # plain: values like "[bold]" are data, not markup
     return table
 
 

@@ -184,9 +184,11 @@ def _md_stack(stack: StackReport) -> list[str]:
 def print_text(report: Report, console: Console) -> None:
     style = "bold red" if report.blocking else "bold green"
     console.print(Text(f"mlops diff: {verdict_line(report)}", style=style))
-    console.print(f"base {_side(report.base)} -> head {_side(report.head)}; env {', '.join(report.envs)}; {report.engine}")
+    console.print(
+        f"base {_side(report.base)} -> head {_side(report.head)}; env {', '.join(report.envs)}; {report.engine}", markup=False
+    )
     for note in report.notes:
-        console.print(f"note: {note}", style="yellow")
+        console.print(f"note: {note}", style="yellow", markup=False)
     if report.blocking:
         console.print(_blocking_rich("Blocking", report.blocking))
     if report.allowed:
@@ -197,7 +199,7 @@ def print_text(report: Report, console: Console) -> None:
             console.print(Group(*_rich_stack(stack)))
     unchanged = [f"{s.env}/{s.stack}" for s in report.stacks if s.status == "unchanged"]
     if unchanged:
-        console.print(f"\nunchanged: {', '.join(unchanged)}")
+        console.print(f"\nunchanged: {', '.join(unchanged)}", markup=False)
 
 
 def _blocking_rich(title: str, items: Sequence[Blocking]) -> Table:
@@ -205,7 +207,7 @@ def _blocking_rich(title: str, items: Sequence[Blocking]) -> Table:
     for column in ("env/stack", "resource", "change", "property", "why it blocks"):
         table.add_column(column, overflow="fold")
     for b in items:
-        table.add_row(f"{b.env}/{b.stack}", f"{b.logical_id}\n{b.type}", b.change, b.property or "-", b.reason)
+        table.add_row(*_plain(f"{b.env}/{b.stack}", f"{b.logical_id}\n{b.type}", b.change, b.property or "-", b.reason))
     return table
 
 
@@ -216,7 +218,7 @@ def _rich_stack(stack: StackReport) -> Iterator[Table | Text]:
         for column in ("endpoint", "variant", "weight before -> after", "model", "instance type"):
             table.add_column(column, overflow="fold")
         for w in stack.weights:
-            table.add_row(*_weight_cells(w))
+            table.add_row(*_plain(*_weight_cells(w)))
         yield table
     if stack.resources:
         table = Table(title="resources", title_justify="left")
@@ -224,7 +226,7 @@ def _rich_stack(stack: StackReport) -> Iterator[Table | Text]:
             table.add_column(column, overflow="fold")
         for r in stack.resources:
             colour = {"added": "green", "removed": "red", "orphaned": "red", "replaced": "yellow"}.get(r.change, "")
-            table.add_row(Text(_change_label(r), style=colour), r.logical_id, r.type, _detail(r))
+            table.add_row(Text(_change_label(r), style=colour), *_plain(r.logical_id, r.type, _detail(r)))
         yield table
     for title, settings in (("deployment guardrails", stack.guardrails), ("autoscaling", stack.autoscaling)):
         if settings:
@@ -234,8 +236,13 @@ def _rich_stack(stack: StackReport) -> Iterator[Table | Text]:
         for column in ("", "effect", "principal", "action", "resource", "condition"):
             table.add_column(column, overflow="fold")
         for s in stack.iam:
-            table.add_row(s.change, s.effect, s.principal, s.action, s.resource, s.condition)
+            table.add_row(*_plain(s.change, s.effect, s.principal, s.action, s.resource, s.condition))
         yield table
+
+
+def _plain(*cells: str) -> list[Text]:
+    """Cells as plain text: rich would read `Variants[champion]` as markup."""
+    return [Text(cell) for cell in cells]
 
 
 def _weight_cells(w: WeightRow) -> tuple[str, str, str, str, str]:
@@ -253,5 +260,5 @@ def _settings_rich(title: str, settings: Sequence[Setting]) -> Table:
     for column in ("resource", "setting", "before", "after"):
         table.add_column(column, overflow="fold")
     for s in settings:
-        table.add_row(s.resource, s.what, s.before or "-", s.after or "-")
+        table.add_row(*_plain(s.resource, s.what, s.before or "-", s.after or "-"))
     return table

@@ -24,8 +24,10 @@ import pytest
 import yaml
 
 from config.loader import REPO_ROOT
+from mlops_cli.diff_render import print_text
 from mlops_cli.diff_report import (
     Blocking,
+    Report,
     deployment_config_text,
     render,
     split_allowed,
@@ -204,6 +206,11 @@ def test_weight_shift_only(runs: dict[str, Run]) -> None:
     assert run.code == 0, run.stderr
     report = run.report
     assert report["schema"] == "mlops-diff/1"
+    documented = {"schema", "verdict", "exit_code", "base", "head", "engine", "envs", "notes", "blocking", "allowed", "stacks"}
+    assert set(report) == documented | {"timings"}
+    assert {"env", "stack", "status", "resources", "weights", "guardrails", "autoscaling", "iam", "engine_text"} == set(
+        report["stacks"][0]
+    )
     assert report["verdict"] == "ok"
     assert report["blocking"] == []
     stack = run.stack("mlops-dev-caller-risk")
@@ -416,3 +423,33 @@ def test_guardrails_in_words() -> None:
     }
     assert deployment_config_text(config) == "blue/green canary 10%, wait 600s; rollback on 2 alarm(s)"
     assert deployment_config_text(None) is None
+
+
+def test_text_output_shows_brackets_as_data() -> None:
+    import io
+
+    from rich.console import Console
+
+    blocked = Blocking(
+        "dev",
+        "s",
+        "EndpointConfig1",
+        "AWS::SageMaker::EndpointConfig",
+        "instance type a -> b",
+        "ProductionVariants[champion].InstanceType",
+        "r",
+    )
+    report = Report(
+        base={"ref": "main", "commit": "0" * 40},
+        head={"ref": None, "commit": None},
+        engine="e",
+        envs=["dev"],
+        stacks=[],
+        blocking=[blocked],
+        allowed=[],
+    )
+    sink = io.StringIO()
+    print_text(report, Console(file=sink, width=200))
+    text = sink.getvalue()
+    assert text.startswith("mlops diff: BLOCKED: 1 blocking change")
+    assert "ProductionVariants[champion].InstanceType" in text
