@@ -140,26 +140,79 @@ function loadEngine(modules) {
   };
 }
 
+// A stack reads another's values through `Fn::GetStackOutput` (CDK's weak references): when
+// the resource behind an output is replaced, every reader gets a new value at deploy time.
+function withReplacedOutputs(template, env, replacedOutputs) {
+  const swap = (value) => {
+    if (Array.isArray(value)) return value.map(swap);
+    if (value === null || typeof value !== "object") return value;
+    const ref = value["Fn::GetStackOutput"];
+    if (ref && typeof ref === "object" && Object.keys(value).length === 1) {
+      const outputs = replacedOutputs.get(`${env}/${ref.StackName}`);
+      if (outputs && outputs.has(ref.OutputName)) return `\${${ref.StackName}:${ref.OutputName}} ${MARK}`;
+    }
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, swap(v)]));
+  };
+  const resources = {};
+  for (const [id, body] of Object.entries(template.Resources || {})) {
+    resources[id] = body && body.Properties ? { ...body, Properties: swap(body.Properties) } : body;
+  }
+  return { ...template, Resources: resources };
+}
+
+function outputsOf(template, replaced) {
+  const names = new Set();
+  for (const [name, output] of Object.entries(template.Outputs || {})) {
+    const value = output && output.Value;
+    if (JSON.stringify(substitute(value, replaced)) !== JSON.stringify(value)) names.add(name);
+  }
+  return names;
+}
+
+// One stack: the direct diff, then replacements followed through references within the stack.
+function judgeStack(engine, oldTemplate, newTemplate) {
+  let diff = engine.diff(oldTemplate, newTemplate);
+  let replaced = replacedIds(diff);
+  for (let round = 0; round < 10 && replaced.size > 0; round++) {
+    const next = engine.diff(oldTemplate, withReplacedReferences(newTemplate, replaced));
+    const grown = replacedIds(next);
+    diff = next;
+    if ([...grown].every((id) => replaced.has(id))) break;
+    replaced = new Set([...replaced, ...grown]);
+  }
+  return { diff, replaced: replacedIds(diff) };
+}
+
 function main() {
   const job = JSON.parse(readStdin());
   const engine = loadEngine(job.node_modules);
+  // Stacks are named "<env>/<stack name>"; outputs replaced so far, by "<env>/<stack name>".
+  const replacedOutputs = new Map();
+  let judged = new Map();
+  for (let round = 0; round < 5; round++) {
+    let grew = false;
+    judged = new Map();
+    for (const stack of job.stacks) {
+      const [env, stackName] = [stack.name.split("/")[0], stack.name.slice(stack.name.indexOf("/") + 1)];
+      const newTemplate = withReplacedOutputs(stack.new || {}, env, replacedOutputs);
+      const result = judgeStack(engine, stack.old || {}, newTemplate);
+      judged.set(stack.name, result);
+      const outputs = outputsOf(stack.new || {}, result.replaced);
+      const known = replacedOutputs.get(`${env}/${stackName}`) || new Set();
+      if ([...outputs].some((name) => !known.has(name))) {
+        replacedOutputs.set(`${env}/${stackName}`, new Set([...known, ...outputs]));
+        grew = true;
+      }
+    }
+    if (!grew) break;
+  }
   const stacks = [];
   for (const stack of job.stacks) {
     const oldTemplate = stack.old || {};
     const directDiff = engine.diff(oldTemplate, stack.new || {});
-    let diff = directDiff;
     const direct = new Set();
     directDiff.resources.forEachDifference((id) => direct.add(id));
-    // Follow replacements through references until nothing new is replaced (a chain such as
-    // Model -> EndpointConfig -> Endpoint is two rounds).
-    let replaced = replacedIds(diff);
-    for (let round = 0; round < 10 && replaced.size > 0; round++) {
-      const next = engine.diff(oldTemplate, withReplacedReferences(stack.new || {}, replaced));
-      const grown = replacedIds(next);
-      diff = next;
-      if ([...grown].every((id) => replaced.has(id))) break;
-      replaced = new Set([...replaced, ...grown]);
-    }
+    const { diff } = judged.get(stack.name);
     const resources = [];
     diff.resources.forEachDifference((logicalId, change) => {
       const entry = resourceJson(logicalId, change);

@@ -55,7 +55,8 @@ from mlops_cli.diff_rules import AUTOSCALED_INSTANCE_TYPE_REASON, stateful_rule
 
 SCHEMA = "mlops-diff/1"
 ASSET_HASH = re.compile(r"[0-9a-f]{64}")
-_THROUGH = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\} \(new after replacement\)")
+# ${Resource.Attr} or ${other-stack:OutputName}, as diff_engine.cjs marks values that a replacement renews
+_THROUGH = re.compile(r"\$\{([A-Za-z0-9-]+(?::[A-Za-z0-9]+)?)(?:\.[A-Za-z0-9.]+)?\} \(new after replacement\)")
 _OUTPUT_NAME = re.compile(r"^PublishOutput(?:Ref|FnGetAtt)?(?P<name>.+?)(?:[0-9A-F]{8}){1,2}$")
 _REPLACING = {"WILL_REPLACE", "MAY_REPLACE"}
 _S3_TOKEN_BUCKET = re.compile(r"^s3://\$\{[^}]+\}/")
@@ -377,6 +378,15 @@ def _compact(value: Any, limit: int = 160) -> str | None:
 # --- from the engine's verdicts ----------------------------------------------------------------
 
 
+def _through_name(found: str) -> str:
+    """`mlops-dev-foundation:PublishOutputRefStorageDataBucket82AF5CCF5A2AAC1B` -> `mlops-dev-foundation:StorageDataBucket`."""
+    stack, _, output = found.partition(":")
+    if not output:
+        return found
+    match = _OUTPUT_NAME.match(output)
+    return f"{stack}:{match.group('name') if match else output}"
+
+
 def classify(entry: Mapping[str, Any]) -> str | None:
     impact = entry.get("impact")
     if entry.get("addition"):
@@ -402,7 +412,7 @@ def resource_change(entry: Mapping[str, Any], asset_labels: Mapping[str, str], b
     replaced_by = sorted(name for name, p in properties.items() if p.get("impact") in _REPLACING)
     through: set[str] = set()
     for p in properties.values():
-        through.update(_THROUGH.findall(json.dumps(p.get("new"))))
+        through.update(_through_name(found) for found in _THROUGH.findall(json.dumps(p.get("new"))))
     old_text = json.dumps([properties[n].get("old") for n in sorted(properties)], sort_keys=True)
     new_text = json.dumps([properties[n].get("new") for n in sorted(properties)], sort_keys=True)
     new_hashes = set(ASSET_HASH.findall(new_text)) - set(ASSET_HASH.findall(old_text))

@@ -267,6 +267,11 @@ def test_bucket_replacement_blocks_and_names_the_property(runs: dict[str, Run]) 
     assert "StorageDataBucket82AF5CCF" in blocked
     assert all(b["type"] == "AWS::S3::Bucket" and b["property"] == "BucketName" for b in blocked.values())
     assert "empty" in blocked["StorageDataBucket82AF5CCF"]["reason"]
+    # New buckets reach the endpoint stack through the foundation's outputs: its Models are replaced.
+    models = [r for r in run.resources("mlops-dev-caller-risk").values() if r["type"] == "AWS::SageMaker::Model"]
+    assert models
+    assert all(m["change"] == "replaced" for m in models)
+    assert "mlops-dev-foundation:StorageArtifactsBucket" in models[0]["through"]
 
 
 def test_removing_an_endpoint_blocks_unless_allowed(runs: dict[str, Run]) -> None:
