@@ -525,6 +525,14 @@ class Deployment(_Model):
         default_factory=list, description="names of further CloudWatch alarms that roll a release back"
     )
 
+    @model_validator(mode="after")
+    def _alarms_need_guardrails(self) -> Deployment:
+        if self.strategy == "none" and self.rollback_alarms:
+            raise CrossFieldError(
+                [(("rollback_alarms",), "strategy none has no auto-rollback; choose all_at_once, canary, linear or rolling")]
+            )
+        return self
+
     def guardrails(self) -> DeploymentGuardrails:
         return DeploymentGuardrails(
             strategy=self.strategy,

@@ -231,14 +231,14 @@ class _ImportedEndpoint(_EndpointApi, Construct):
 
 @jsii.implements(cdk.IStableStringProducer)
 class _Guarded:
-    """'true' once the endpoint has a canary, linear or rolling strategy (set after construction)."""
+    """'true' once the endpoint has a DeploymentConfig (any strategy but none; set after construction)."""
 
     def __init__(self, endpoint: ModelEndpoint) -> None:
         self._endpoint = endpoint
 
     def produce(self) -> str:
         deployment = self._endpoint.deployment
-        return "true" if deployment is not None and deployment.strategy != "all_at_once" else "false"
+        return "true" if deployment is not None and deployment.guarded else "false"
 
 
 class ModelEndpoint(_EndpointApi, Construct):
@@ -427,8 +427,9 @@ class ModelEndpoint(_EndpointApi, Construct):
             problems.add(f"deployment: {problem}")
         problems.raise_if_any()
         self.deployment = guardrails
-        names = [*(alarm.alarm_name for alarm in rollback_alarms), *rollback_alarm_names]
-        self.endpoint.deployment_config = deployment_config(guardrails, names)
+        if guardrails.guarded:
+            names = [*(alarm.alarm_name for alarm in rollback_alarms), *rollback_alarm_names]
+            self.endpoint.deployment_config = deployment_config(guardrails, names)
 
     @staticmethod
     def from_endpoint_name(scope: Construct, id: str, endpoint_name: str, *, variant_names: Sequence[str]) -> IModelEndpoint:

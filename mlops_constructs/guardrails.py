@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Strategy = Literal["all_at_once", "canary", "linear", "rolling"]
-STRATEGIES: tuple[Strategy, ...] = ("all_at_once", "canary", "linear", "rolling")
+Strategy = Literal["all_at_once", "canary", "linear", "rolling", "none"]
+STRATEGIES: tuple[Strategy, ...] = ("all_at_once", "canary", "linear", "rolling", "none")
 # DeploymentConfig limits (SageMaker API reference: TrafficRoutingConfig, CapacitySize,
 # RollingUpdatePolicy, BlueGreenUpdatePolicy, AutoRollbackConfig).
 CANARY_PERCENT = (1, 50)  # CanarySize: at most 50% of the variant's instances
@@ -40,6 +40,10 @@ class DeploymentGuardrails:
     `linear`: `linear_step_percent` at a time, `wait_minutes` apart.
     `rolling`: replace `rolling_batch_percent` of instances at a time (single-variant
     endpoints only). Any of the rollback alarms going to ALARM rolls the release back.
+    `none`: no DeploymentConfig: SageMaker's plain blue/green update, without baking or
+    auto-rollback. Needed for a release that adds, removes or renames variants: with
+    deployment guardrails the new endpoint config must keep the live variant names
+    (SageMaker Developer Guide, "Deployment guardrails: Exclusions").
     """
 
     strategy: Strategy = "all_at_once"
@@ -58,7 +62,12 @@ class DeploymentGuardrails:
             return -(-100 // self.linear_step_percent)
         if self.strategy == "rolling":
             return -(-100 // self.rolling_batch_percent)
-        return 1
+        return 0 if self.strategy == "none" else 1
+
+    @property
+    def guarded(self) -> bool:
+        """Whether the endpoint gets a DeploymentConfig (and so must keep its variant names)."""
+        return self.strategy != "none"
 
     def problems(self, *, variant_count: int, rollback_alarm_count: int) -> list[str]:
         """Every rule SageMaker enforces on this DeploymentConfig, as messages (empty: valid)."""
@@ -87,6 +96,6 @@ class DeploymentGuardrails:
                 f"max_execution_timeout_minutes {self.max_execution_timeout_minutes} must exceed the time the deployment "
                 f"waits ({waiting} minutes: {self.steps()} step(s) x wait_minutes + termination_wait_minutes)"
             )
-        if not 1 <= rollback_alarm_count <= MAX_ROLLBACK_ALARMS:
+        if self.guarded and not 1 <= rollback_alarm_count <= MAX_ROLLBACK_ALARMS:
             out.append(f"{rollback_alarm_count} rollback alarms; SageMaker accepts 1-{MAX_ROLLBACK_ALARMS}")
         return out

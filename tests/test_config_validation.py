@@ -419,7 +419,8 @@ DEPLOYMENT = ("endpoints", 0, "deployment")
 @pytest.mark.parametrize(
     ("deployment", "path", "fragments"),
     [
-        ({"strategy": "blue-green"}, "strategy", ("'all_at_once', 'canary', 'linear' or 'rolling'",)),
+        ({"strategy": "blue-green"}, "strategy", ("'all_at_once', 'canary', 'linear', 'rolling' or 'none'",)),
+        ({"strategy": "none", "rollback_alarms": ["x"]}, "rollback_alarms", ("strategy none has no auto-rollback",)),
         ({"strategy": "canary", "canary_percent": 60}, "canary_percent", ("canary_percent 60 is outside 1-50",)),
         ({"strategy": "linear", "linear_step_percent": 5}, "linear_step_percent", ("outside 10-50",)),
         ({"strategy": "rolling"}, "strategy", ("needs a single-variant endpoint (2 variants)",)),

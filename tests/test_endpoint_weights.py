@@ -210,13 +210,13 @@ def test_preflight_refuses_an_instance_type_change_of_an_autoscaled_variant(clie
     assert "challenger" not in message.split("autoscaled")[0]
 
 
-def test_preflight_refuses_new_variant_names_under_a_guarded_strategy(clients: dict[str, Any]) -> None:
+def test_preflight_refuses_new_variant_names_under_a_guarded_release(clients: dict[str, Any]) -> None:
     create_endpoint(clients["sagemaker"], ENDPOINT, {"champion": ("ml.c5.xlarge", 1.0)})
     with pytest.raises(
         core.WeightsError, match="needs the same variants as the live endpoint \\(live: champion; config: champion, shadow\\)"
     ):
         handler.on_event(_preflight({"champion": "ml.c5.xlarge", "shadow": "ml.c5.xlarge"}, guarded=True))
-    # All-at-once may change variants.
+    # Strategy none (no DeploymentConfig) may change variants.
     assert handler.on_event(_preflight({"champion": "ml.c5.xlarge", "shadow": "ml.c5.xlarge"}, guarded=False))
 
 

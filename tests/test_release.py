@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Match, Template
 
 from config.loader import load_config
 from config.schema import Endpoint, MlopsConfig
@@ -151,3 +152,24 @@ def test_no_stateful_resource_is_removed_or_renamed(scenario: str, changes: dict
                 assert change.before[logical_id]["Properties"].get(name_property) == change.after[logical_id]["Properties"].get(
                     name_property
                 )
+
+
+def test_guarded_by_default_and_strategy_none_drops_the_deployment_config(tmp_path: Path) -> None:
+    dev = load_config("dev")
+    endpoint = dev.endpoints[0]
+    unguarded = endpoint.model_copy(update={"deployment": endpoint.deployment.model_copy(update={"strategy": "none"})})
+    config = dev.model_copy(update={"endpoints": [unguarded], "batch_transforms": []})
+    stacks = create_app("dev", outdir=str(tmp_path), config=config)
+    template = Template.from_stack(stacks.endpoints["caller-risk"])
+    template.has_resource_properties("AWS::SageMaker::Endpoint", {"DeploymentConfig": Match.absent()})
+    template.has_resource_properties("Custom::ReleasePreflight", {"Guarded": "false"})
+
+
+def test_default_release_is_guarded(changes: dict[str, Change]) -> None:
+    (preflight,) = _of_type(changes["weights"].after, "Custom::ReleasePreflight").values()
+    assert preflight["Properties"]["Guarded"] == "true"
+    (endpoint,) = _of_type(changes["weights"].after, "AWS::SageMaker::Endpoint").values()
+    assert (
+        endpoint["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"]
+        == "ALL_AT_ONCE"
+    )

@@ -249,9 +249,9 @@ def preflight_problems(
     - An autoscaled variant's instance type cannot change in place: SageMaker rejects the
       update until Application Auto Scaling deregisters the variant (SageMaker Developer
       Guide, "Update or delete endpoints that use automatic scaling").
-    - Canary, linear and rolling deployments need the new endpoint config to have the same
-      variant names as the live one (SageMaker Developer Guide, "Deployment guardrails":
-      exclusions); all-at-once blue/green does not.
+    - A guarded release (any DeploymentConfig: all-at-once, canary, linear or rolling) needs
+      the new endpoint config to keep the live variant names (SageMaker Developer Guide,
+      "Deployment guardrails: Exclusions"); only strategy `none` may change them.
     """
     live = describe(sagemaker, endpoint_name)
     if live is None:
@@ -271,8 +271,8 @@ def preflight_problems(
     names = {v.name for v in desired}
     if guarded and names != set(live_types):
         problems.append(
-            f"the deployment strategy (canary, linear or rolling) needs the same variants as the live endpoint "
+            f"a guarded release (deployment.strategy other than none) needs the same variants as the live endpoint "
             f"(live: {', '.join(sorted(live_types))}; config: {', '.join(sorted(names))}): deploy the variant change "
-            "with strategy all_at_once, then return to the guarded strategy"
+            "with deployment.strategy: none, then restore the strategy"
         )
     return problems
