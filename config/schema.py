@@ -51,7 +51,7 @@ from mlops_constructs.platform_env import (
     SAGEMAKER_MAX_ENVIRONMENT,
 )
 from mlops_constructs.schedule import CronError, validate_cron
-from mlops_constructs.service_limits import MAX_CONCURRENT_PAYLOAD_MB, RETENTION_DAYS
+from mlops_constructs.service_limits import MAX_CONCURRENT_PAYLOAD_MB, retention_problem
 
 ARTIFACTS_SCHEME = "artifacts://"
 MAX_VARIANTS = 10  # CreateEndpointConfig: ProductionVariants, 1-10 items
@@ -158,8 +158,9 @@ class Logs(_Model):
     @field_validator("retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
-        if value not in RETENTION_DAYS:
-            raise ValueError(f"{value} days: CloudWatch Logs accepts {', '.join(map(str, RETENTION_DAYS))}")
+        problem = retention_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
 

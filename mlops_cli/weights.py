@@ -170,7 +170,9 @@ class Row:
     def drifted(self) -> bool:
         if self.live_percent is None and self.config_percent is None:
             return False
-        return self.live_percent is None or self.config_percent is None or abs(self.live_percent - self.config_percent) > 0.5
+        if self.live_percent is None or self.config_percent is None:
+            return True
+        return not math.isclose(self.live_percent, self.config_percent, abs_tol=100 * core.SHARE_TOLERANCE)
 
 
 def config_rows(config: MlopsConfig, endpoints: Sequence[Endpoint]) -> list[Row]:

@@ -12,7 +12,6 @@ request: under the inference server's 6 MB limit, so no request is ever refused 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -24,7 +23,7 @@ from constructs import Construct
 from mlops_constructs.artifacts import ModelArtifact
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.instance_types import InstanceTypeError, parse_instance_type
-from mlops_constructs.log_groups import VENDED_LOGS_STATES_PREFIX, SageMakerLogLocation, encrypted_log_group, retention_problem
+from mlops_constructs.log_groups import VENDED_LOGS_STATES_PREFIX, LogGroupSettings, SageMakerLogLocation
 from mlops_constructs.models import container_model
 from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
 from mlops_constructs.naming import SAGEMAKER_NAME_RULE, is_sagemaker_name
@@ -45,19 +44,6 @@ def output_prefix(name: str) -> str:
     return f"batch/{name}/output/"
 
 
-@dataclass(frozen=True)
-class StateMachineLogs:
-    """Where the state machine logs: a customer key and a retention (days CloudWatch Logs accepts).
-
-    Deleted with the stack by default: the group has a fixed name, and a retained one would
-    make re-creating the state machine fail.
-    """
-
-    encryption_key: kms.IKey
-    retention_days: int = 90
-    removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY
-
-
 class BatchTransform(Construct):
     """A state machine that runs one transform job per execution.
 
@@ -76,7 +62,7 @@ class BatchTransform(Construct):
         image: ContainerImage,
         data_bucket: s3.IBucket,
         encryption_key: kms.IKey,
-        logs: StateMachineLogs,
+        logs: LogGroupSettings,
         instance_type: str,
         instance_count: int = 1,
         max_payload_mb: int = 5,
@@ -106,9 +92,8 @@ class BatchTransform(Construct):
             f"max_concurrent_transforms x max_payload_mb = {max_concurrent_transforms * max_payload_mb} MB; "
             f"CreateTransformJob allows at most {MAX_CONCURRENT_PAYLOAD_MB} MB",
         )
-        problems.check(
-            retention_problem(logs.retention_days) is None, f"logs.retention_days: {retention_problem(logs.retention_days)}"
-        )
+        retention = logs.problem()
+        problems.check(retention is None, f"logs.retention_days: {retention}")
         problems.raise_if_any()
         assert instance is not None
         self.name = name
@@ -191,14 +176,7 @@ class BatchTransform(Construct):
                 "Parameters": parameters,
             },
         )
-        log_group = encrypted_log_group(
-            self,
-            "Logs",
-            log_group_name=f"{VENDED_LOGS_STATES_PREFIX}{state_machine_name}",
-            encryption_key=logs.encryption_key,
-            retention_days=logs.retention_days,
-            removal_policy=logs.removal_policy,
-        )
+        log_group = logs.log_group(self, "Logs", f"{VENDED_LOGS_STATES_PREFIX}{state_machine_name}")
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",

@@ -30,7 +30,7 @@ from mlops_constructs.artifacts import ModelArtifact
 from mlops_constructs.guardrails import DeploymentGuardrails
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.instance_types import InstanceType, InstanceTypeError, parse_instance_type
-from mlops_constructs.log_groups import SageMakerLogLocation, encrypted_log_group, retention_problem
+from mlops_constructs.log_groups import LogGroupSettings, SageMakerLogLocation
 from mlops_constructs.models import container_model
 from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
 from mlops_constructs.naming import SAGEMAKER_NAME_RULE, is_sagemaker_name
@@ -93,20 +93,6 @@ class DataCapture:
     prefix: str | None = None
     capture_input: bool = True
     capture_output: bool = True
-
-
-@dataclass(frozen=True)
-class EndpointLogs:
-    """The endpoint's log group `/aws/sagemaker/Endpoints/<name>`, created before the endpoint.
-
-    SageMaker would otherwise create it on first start, with no retention and no key, and
-    it would outlive the stack. Defaults: 90 days; deleted with the stack (`removal_policy`),
-    since a retained group of that fixed name would make re-creating the endpoint fail.
-    """
-
-    encryption_key: kms.IKey
-    retention_days: int = 90
-    removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY
 
 
 class IModelEndpoint(Protocol):
@@ -260,7 +246,7 @@ class ModelEndpoint(_EndpointApi, Construct):
         variants: Sequence[VariantSpec],
         data_capture: DataCapture | None = None,
         volume_encryption_key: kms.IKey | None = None,
-        logs: EndpointLogs | None = None,
+        logs: LogGroupSettings | None = None,
         role: iam.IRole | None = None,
         vpc: VpcPlacement | None = None,
         live_weights: LiveWeights | None = None,
@@ -380,14 +366,7 @@ class ModelEndpoint(_EndpointApi, Construct):
 
         self.log_group: aws_logs.LogGroup | None = None
         if logs is not None:
-            self.log_group = encrypted_log_group(
-                self,
-                "Logs",
-                log_group_name=log_location.group,
-                encryption_key=logs.encryption_key,
-                retention_days=logs.retention_days,
-                removal_policy=logs.removal_policy,
-            )
+            self.log_group = logs.log_group(self, "Logs", log_location.group)
 
         self.endpoint = sagemaker.CfnEndpoint(
             self,
@@ -443,7 +422,7 @@ class ModelEndpoint(_EndpointApi, Construct):
         return _ImportedEndpoint(scope, id, endpoint_name, variant_names)
 
     def _validate(
-        self, name: str, variants: Sequence[VariantSpec], capture: DataCapture | None, logs: EndpointLogs | None
+        self, name: str, variants: Sequence[VariantSpec], capture: DataCapture | None, logs: LogGroupSettings | None
     ) -> dict[str, InstanceType]:
         """Raise every problem with the props at once; return each variant's parsed instance type."""
         problems = Problems(self)
@@ -474,7 +453,7 @@ class ModelEndpoint(_EndpointApi, Construct):
                 )
             problems.check(capture.capture_input or capture.capture_output, "data_capture: capture input, output or both")
         if logs is not None:
-            problem = retention_problem(logs.retention_days)
+            problem = logs.problem()
             problems.check(problem is None, f"logs.retention_days: {problem}")
         problems.raise_if_any()
         return instance_types

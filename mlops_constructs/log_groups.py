@@ -24,7 +24,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from mlops_constructs.keys import customer_key
-from mlops_constructs.service_limits import RETENTION_DAYS
+from mlops_constructs.service_limits import retention_problem
 
 SageMakerLogSource = Literal["endpoint", "transform", "training", "processing", "labeling"]
 
@@ -145,13 +145,6 @@ def logs_key(scope: Construct, id: str, *, removal_policy: cdk.RemovalPolicy) ->
     return key
 
 
-def retention_problem(days: int) -> str | None:
-    """Why `days` is not a retention CloudWatch Logs accepts, or None."""
-    if days in RETENTION_DAYS:
-        return None
-    return f"log retention {days} days: CloudWatch Logs accepts {', '.join(map(str, RETENTION_DAYS))}"
-
-
 def retention(days: int) -> logs.RetentionDays:
     """The RetentionDays member for `days`, which must be one CloudWatch Logs accepts."""
     problem = retention_problem(days)
@@ -160,21 +153,30 @@ def retention(days: int) -> logs.RetentionDays:
     return _RETENTION[days]
 
 
-def encrypted_log_group(
-    scope: Construct,
-    id: str,
-    *,
-    log_group_name: str,
-    encryption_key: kms.IKey,
-    retention_days: int,
-    removal_policy: cdk.RemovalPolicy,
-) -> logs.LogGroup:
-    """A named log group with a retention and a customer key."""
-    return logs.LogGroup(
-        scope,
-        id,
-        log_group_name=log_group_name,
-        encryption_key=encryption_key,
-        retention=retention(retention_days),
-        removal_policy=removal_policy,
-    )
+@dataclass(frozen=True)
+class LogGroupSettings:
+    """How the platform's log groups are made: a customer key and a retention CloudWatch Logs accepts.
+
+    Deleted with their stack by default (`removal_policy`): the groups have fixed names (an
+    endpoint's, a state machine's, a function's), and a retained one would make re-creating
+    its owner fail with "already exists".
+    """
+
+    encryption_key: kms.IKey
+    retention_days: int = 90
+    removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY
+
+    def problem(self) -> str | None:
+        """Why these settings cannot be used, or None."""
+        return retention_problem(self.retention_days)
+
+    def log_group(self, scope: Construct, id: str, log_group_name: str) -> logs.LogGroup:
+        """The named log group, encrypted and expiring."""
+        return logs.LogGroup(
+            scope,
+            id,
+            log_group_name=log_group_name,
+            encryption_key=self.encryption_key,
+            retention=retention(self.retention_days),
+            removal_policy=self.removal_policy,
+        )

@@ -27,16 +27,14 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from mlops_constructs.guardrails import DeploymentGuardrails
-from mlops_constructs.log_groups import VENDED_LOGS_STATES_PREFIX, encrypted_log_group
+from mlops_constructs.log_groups import VENDED_LOGS_STATES_PREFIX, LogGroupSettings
 from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
 from mlops_constructs.validation import Problems
 
@@ -95,26 +93,17 @@ class ReleaseProvider(Construct):
         id: str,
         *,
         endpoint_names: Sequence[str],
-        logs_key: kms.IKey,
-        log_retention_days: int = 90,
+        logs: LogGroupSettings,
         lambda_src: str,
         timeout: cdk.Duration = cdk.Duration.minutes(60),
     ) -> None:
         super().__init__(scope, id)
         problems = Problems(self)
         problems.check(bool(endpoint_names), "endpoint_names: name at least one endpoint")
+        retention = logs.problem()
+        problems.check(retention is None, f"logs.retention_days: {retention}")
         problems.raise_if_any()
         stack = cdk.Stack.of(self)
-
-        def log_group(name: str, group_name: str) -> aws_logs.LogGroup:
-            return encrypted_log_group(
-                self,
-                name,
-                log_group_name=group_name,
-                encryption_key=logs_key,
-                retention_days=log_retention_days,
-                removal_policy=cdk.RemovalPolicy.DESTROY,
-            )
 
         code = self.handler_code(lambda_src)
 
@@ -130,7 +119,7 @@ class ReleaseProvider(Construct):
                 code=code,
                 timeout=timeout,
                 memory_size=256,
-                log_group=log_group(f"{id}Logs", f"/aws/lambda/{name}"),
+                log_group=logs.log_group(self, f"{id}Logs", f"/aws/lambda/{name}"),
             )
 
         self.handler = make_function(
@@ -168,10 +157,10 @@ class ReleaseProvider(Construct):
             is_complete_handler=complete,
             query_interval=cdk.Duration.seconds(15),
             total_timeout=timeout,
-            log_group=log_group("FrameworkLogs", f"/aws/lambda/{stack.stack_name}-release-framework"),
+            log_group=logs.log_group(self, "FrameworkLogs", f"/aws/lambda/{stack.stack_name}-release-framework"),
             disable_waiter_state_machine_logging=False,
             waiter_state_machine_log_options=cr.LogOptions(
-                destination=log_group("WaiterLogs", f"{VENDED_LOGS_STATES_PREFIX}{stack.stack_name}-release-waiter"),
+                destination=logs.log_group(self, "WaiterLogs", f"{VENDED_LOGS_STATES_PREFIX}{stack.stack_name}-release-waiter"),
                 level=sfn.LogLevel.ALL,
                 include_execution_data=False,
             ),

@@ -12,8 +12,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from config.schema import BatchTransformSettings, Image
-from mlops_constructs.batch_transform import BatchTransform, StateMachineLogs
+from mlops_constructs.batch_transform import BatchTransform
 from mlops_constructs.instance_types import parse_instance_type
+from mlops_constructs.log_groups import LogGroupSettings
 from mlops_constructs.network import VpcPlacement
 from stacks.network import vpc_placement
 from stacks.sources import ModelSources
@@ -51,7 +52,7 @@ class BatchStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, id, description="Batch transform state machines (mlops batch start)", **kwargs)  # type: ignore[arg-type]
         sources = ModelSources(self, images=images, repo_root=repo_root, artifacts=uses.artifacts_bucket)
-        logs = StateMachineLogs(encryption_key=uses.logs_key, retention_days=uses.log_retention_days)
+        logs = LogGroupSettings(encryption_key=uses.logs_key, retention_days=uses.log_retention_days)
         self.transforms: dict[str, BatchTransform] = {}
         for spec in transforms:
             self.transforms[spec.name] = BatchTransform(

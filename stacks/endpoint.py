@@ -21,9 +21,10 @@ from constructs import Construct
 from config.schema import Endpoint, Image
 from mlops_constructs.alarms import EndpointAlarms
 from mlops_constructs.autoscaling import ScheduledScaling, VariantAutoscaling
-from mlops_constructs.endpoint import DataCapture, EndpointLogs, ModelEndpoint, VariantSpec
+from mlops_constructs.endpoint import DataCapture, ModelEndpoint, VariantSpec
 from mlops_constructs.guardrails import platform_rollback_alarms
 from mlops_constructs.instance_types import parse_instance_type
+from mlops_constructs.log_groups import LogGroupSettings
 from mlops_constructs.network import VpcPlacement
 from mlops_constructs.release import LiveWeights
 from stacks.sources import ModelSources
@@ -90,7 +91,7 @@ class EndpointStack(cdk.Stack):
             if capture.enabled
             else None,
             volume_encryption_key=uses.data_key,
-            logs=EndpointLogs(encryption_key=uses.logs_key, retention_days=uses.log_retention_days),
+            logs=LogGroupSettings(encryption_key=uses.logs_key, retention_days=uses.log_retention_days),
             vpc=vpc,
             live_weights=LiveWeights(uses.weights_service_token) if uses.weights_service_token else None,
         )

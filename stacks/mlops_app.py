@@ -19,6 +19,7 @@ from cdk_nag import AwsSolutionsChecks
 from config.loader import REPO_ROOT, load_config
 from config.schema import MlopsConfig
 from mlops_constructs.limits import enforce_resource_limit
+from mlops_constructs.log_groups import LogGroupSettings
 from stacks.batch import BatchDependencies, BatchStack
 from stacks.endpoint import EndpointDependencies, EndpointStack
 from stacks.foundation import FoundationStack
@@ -75,8 +76,7 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
             app,
             stack_name(env_name, "release"),
             endpoint_names=[e.name for e in config.endpoints],
-            logs_key=foundation.logs_key,
-            log_retention_days=config.logs.retention_days,
+            logs=LogGroupSettings(encryption_key=foundation.logs_key, retention_days=config.logs.retention_days),
             repo_root=repo_root,
             env=env,
         )

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from mlops_constructs.log_groups import LogGroupSettings
 from mlops_constructs.release import ReleaseProvider
 
 
@@ -24,8 +24,7 @@ class ReleaseStack(cdk.Stack):
         id: str,
         *,
         endpoint_names: Sequence[str],
-        logs_key: kms.IKey,
-        log_retention_days: int,
+        logs: LogGroupSettings,
         repo_root: Path,
         **kwargs: object,
     ) -> None:
@@ -39,7 +38,6 @@ class ReleaseStack(cdk.Stack):
             self,
             "Release",
             endpoint_names=endpoint_names,
-            logs_key=logs_key,
-            log_retention_days=log_retention_days,
+            logs=logs,
             lambda_src=str(repo_root / "lambda_src"),
         )

@@ -119,7 +119,7 @@ def _sagemaker_tasks(model: CloudModel) -> Iterator[tuple[Resource, str, dict[st
                 yield machine, match[1], state.get("Parameters", {})
 
 
-def _job_role(model: CloudModel, stack: str, api: str, parameters: dict[str, Any]) -> Resource | None:
+def _job_role(model: CloudModel, api: str, parameters: dict[str, Any]) -> Resource | None:
     if api == "createTransformJob":
         sm_model = model.target(parameters.get("ModelName", ""))
         if sm_model is None:
@@ -145,7 +145,7 @@ def job_keys_are_usable(model: CloudModel) -> list[str]:
     grant_context = {"kms:GrantIsForAWSResource": "true"}
     for machine, api, parameters in _sagemaker_tasks(model):
         where = f"{machine.stack}/{machine.logical_id} {api}"
-        role = _job_role(model, machine.stack, api, parameters)
+        role = _job_role(model, api, parameters)
         caller = model.role_for_arn(model.resolve(machine.stack, machine.properties["RoleArn"]))
         if role is None or caller is None:
             violations.append(f"{where}: cannot find the job's role or the state machine's role")
@@ -253,7 +253,7 @@ def log_grants_name_real_groups(model: CloudModel) -> list[str]:
                         f"{endpoint.stack}/{endpoint.logical_id}: variant {variant}'s role may not {action} on {stream}"
                     )
     for machine, api, parameters in _sagemaker_tasks(model):
-        job_role = _job_role(model, machine.stack, api, parameters)
+        job_role = _job_role(model, api, parameters)
         caller = model.role_for_arn(model.resolve(machine.stack, machine.properties["RoleArn"]))
         if job_role is None or caller is None:
             continue

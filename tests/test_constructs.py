@@ -19,9 +19,10 @@ from config.loader import REPO_ROOT
 from mlops_constructs.alarms import EndpointAlarms
 from mlops_constructs.artifacts import ModelArtifact
 from mlops_constructs.autoscaling import ScheduledScaling, VariantAutoscaling
-from mlops_constructs.endpoint import DataCapture, EndpointLogs, ModelEndpoint, VariantSpec
+from mlops_constructs.endpoint import DataCapture, ModelEndpoint, VariantSpec
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.limits import enforce_resource_limit
+from mlops_constructs.log_groups import LogGroupSettings
 from mlops_constructs.nag import NagAck
 from mlops_constructs.storage import CaptureLifecycle
 from mlops_constructs.validation import PropsError
@@ -236,7 +237,7 @@ def test_imported_endpoint_gets_alarms_autoscaling_and_grants() -> None:
 
 def test_endpoint_log_group_is_created_before_the_endpoint() -> None:
     stack = _stack()
-    endpoint = _endpoint(stack, logs=EndpointLogs(encryption_key=kms.Key(stack, "LogKey"), retention_days=30))
+    endpoint = _endpoint(stack, logs=LogGroupSettings(encryption_key=kms.Key(stack, "LogKey"), retention_days=30))
     template = Template.from_stack(stack)
     template.has_resource_properties(
         "AWS::Logs::LogGroup",
@@ -340,7 +341,7 @@ INVALID: list[tuple[str, Builder, str]] = [
     ("absolute bucket key", lambda s: ModelArtifact.from_bucket(s3.Bucket(s, "B"), "/abs"), r"must be a relative object key"),
     (
         "log retention",
-        lambda s: _endpoint(s, logs=EndpointLogs(encryption_key=kms.Key(s, "K"), retention_days=45)),
+        lambda s: _endpoint(s, logs=LogGroupSettings(encryption_key=kms.Key(s, "K"), retention_days=45)),
         r"logs.retention_days: log retention 45 days: CloudWatch Logs accepts 1, 3",
     ),
     (

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 # DescribeEndpoint.EndpointStatus values (SageMaker API reference).
 IN_SERVICE = "InService"
 FAILED = "Failed"
-SETTLING = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting", "UpdateRollbackFailed"}
-_SHARE_TOLERANCE = 0.005  # 0.5 percentage points: weights are floats on the wire
+# Two traffic shares this close are the same split (0.5 percentage points): weights are floats on the wire.
+SHARE_TOLERANCE = 0.005
 
 
 class WeightsError(Exception):
@@ -76,7 +76,7 @@ def differing(live: Mapping[str, float], desired: Mapping[str, float]) -> dict[s
     return {
         n: (live_shares.get(n, 0.0), desired_shares.get(n, 0.0))
         for n in names
-        if not math.isclose(live_shares.get(n, 0.0), desired_shares.get(n, 0.0), abs_tol=_SHARE_TOLERANCE)
+        if not math.isclose(live_shares.get(n, 0.0), desired_shares.get(n, 0.0), abs_tol=SHARE_TOLERANCE)
     }
 
 

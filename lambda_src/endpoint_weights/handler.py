@@ -54,8 +54,9 @@ def on_event(event: dict[str, Any], context: object = None) -> dict[str, Any]:
             raise WeightsError(f"endpoint '{endpoint}': " + "; ".join(problems))
         return {"PhysicalResourceId": physical_id}
     if kind == "Custom::EndpointWeights":
-        sent = start_apply(_client("sagemaker"), endpoint, _weights(properties))
-        LOG.info(json.dumps({"endpoint": endpoint, "weights": _weights(properties), "sent": sent}))
+        weights = _weights(properties)
+        sent = start_apply(_client("sagemaker"), endpoint, weights)
+        LOG.info(json.dumps({"endpoint": endpoint, "weights": weights, "sent": sent}))
         return {"PhysicalResourceId": physical_id}
     raise WeightsError(f"unknown resource type {kind}")
 
