@@ -33,6 +33,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from mlops_constructs.functions import FunctionSpec, handler_code, platform_function
 from mlops_constructs.guardrails import DeploymentGuardrails
 from mlops_constructs.log_groups import VENDED_LOGS_STATES_PREFIX, LogGroupSettings
 from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
@@ -105,22 +106,17 @@ class ReleaseProvider(Construct):
         problems.raise_if_any()
         stack = cdk.Stack.of(self)
 
-        code = self.handler_code(lambda_src)
+        code = handler_code(lambda_src, _HANDLER_FOLDER)
 
         def make_function(id: str, suffix: str, entry: str, description: str, timeout: cdk.Duration) -> lambda_.Function:
-            name = f"{stack.stack_name}-{suffix}"
-            return lambda_.Function(
-                self,
-                id,
-                function_name=name,
+            spec = FunctionSpec(
+                name=f"{stack.stack_name}-{suffix}",
                 description=description,
-                runtime=lambda_.Runtime.PYTHON_3_13,
                 handler=f"{_HANDLER_FOLDER}.handler.{entry}",
                 code=code,
                 timeout=timeout,
-                memory_size=256,
-                log_group=logs.log_group(self, f"{id}Logs", f"/aws/lambda/{name}"),
             )
+            return platform_function(self, id, spec, logs=logs)
 
         self.handler = make_function(
             "Handler",
@@ -208,12 +204,6 @@ class ReleaseProvider(Construct):
             for name in ("framework-isComplete", "framework-onTimeout")
             if isinstance(child := framework.try_find_child(name), lambda_.Function)
         ]
-
-    @staticmethod
-    def handler_code(lambda_src: str) -> lambda_.Code:
-        return lambda_.Code.from_asset(
-            lambda_src, exclude=["*", f"!{_HANDLER_FOLDER}", f"!{_HANDLER_FOLDER}/*.py"], ignore_mode=cdk.IgnoreMode.GLOB
-        )
 
     @property
     def service_token(self) -> str:
