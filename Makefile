@@ -21,8 +21,9 @@ $(VENV)/.synth-installed: requirements.txt
 	$(PIP_INSTALL) -r requirements.txt
 	touch $@
 
-$(VENV)/.installed: $(VENV)/.synth-installed requirements-dev.txt pyproject.toml
+$(VENV)/.installed: $(VENV)/.synth-installed requirements-dev.txt requirements-sdk-data.txt pyproject.toml
 	$(PIP_INSTALL) -r requirements-dev.txt
+	$(PIP_INSTALL) --no-deps -r requirements-sdk-data.txt
 	# The `mlops` console script (pyproject [project.scripts]) into .venv/bin, editable: no copy to go stale.
 	$(PIP_INSTALL) --no-deps -e .
 	touch $@
