@@ -1,0 +1,91 @@
+"""TEST-ONLY: answer a boto3 `sagemaker-runtime` client's InvokeEndpoint from a local inference server.
+
+Never used by deployed code. It hooks botocore's `before-send` event, so everything up to
+the wire is the real client's (parameter validation, REST serialisation to
+`POST /endpoints/<name>/invocations`, signing) and everything after is botocore's real
+parsing. Only the hop in between is replaced: the request's body, `Content-Type` and
+`Accept` go to the server's `/invocations` (the SageMaker hosting contract) on a kept-alive
+connection, and its answer comes back shaped as SageMaker Runtime shapes it:
+- 2xx: the body, its `Content-Type`, and `x-Amzn-Invoked-Production-Variant`;
+- anything else: 424 `ModelError` with `OriginalStatusCode` and `OriginalMessage` (the
+  container's status and body), as InvokeEndpoint reports a container's error answer.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from urllib3 import HTTPHeaderDict
+
+_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+
+
+class _Raw:
+    """What botocore reads an AWSResponse's body from (streaming and non-streaming shapes)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def read(self, amt: int | None = None) -> bytes:
+        if amt is None:
+            data, self._data = self._data, b""
+            return data
+        data, self._data = self._data[:amt], self._data[amt:]
+        return data
+
+    def stream(self, **_: Any) -> Any:
+        yield self.read()
+
+
+class LocalInvokeEndpoint:
+    """Routes every InvokeEndpoint of the clients it is attached to to `127.0.0.1:<port>/invocations`."""
+
+    def __init__(self, port: int, *, variant: str = "local") -> None:
+        self.port = port
+        self.variant = variant
+        self.endpoints_called: list[str] = []
+        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def attach(self, client: Any) -> Any:
+        client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", self._send)
+        return client
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def _send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        match = _PATH.match(urlsplit(request.url).path)
+        if match is None:
+            raise ValueError(f"not an InvokeEndpoint request: {request.url}")
+        self.endpoints_called.append(match.group(1))
+        headers = {name: request.headers[name] for name in ("Content-Type", "Accept") if name in request.headers}
+        body = request.body if isinstance(request.body, bytes | None) else request.body.read()
+        status, content_type, data = self._post(body or b"", headers)
+        if 200 <= status < 300:
+            answer = HTTPHeaderDict({"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": self.variant})
+            return AWSResponse(request.url, 200, answer, _Raw(data))
+        error = {
+            "ErrorCode": "CLIENT_ERROR_FROM_MODEL" if status < 500 else "SERVER_ERROR_FROM_MODEL",
+            "Message": f"Received error ({status}) from primary with message {data.decode(errors='replace')!r}.",
+            "OriginalStatusCode": status,
+            "OriginalMessage": data.decode(errors="replace"),
+        }
+        error_headers = HTTPHeaderDict({"Content-Type": "application/json", "x-amzn-ErrorType": "ModelError"})
+        return AWSResponse(request.url, 424, error_headers, _Raw(json.dumps(error).encode()))
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
+        for attempt in (1, 2):  # a kept-alive connection the server closed is reopened once
+            try:
+                self._connection.request("POST", "/invocations", body=body, headers=headers)
+                response = self._connection.getresponse()
+                return response.status, response.getheader("Content-Type") or "application/json", response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._connection.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")

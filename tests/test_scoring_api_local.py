@@ -1,0 +1,69 @@
+"""End to end on this machine: the score handler in front of the real inference server.
+
+The server from containers/inference runs as a process on a model built by the real
+builder (`mlops model build`'s code, conftest's `model_dir`); the handler's boto3
+sagemaker-runtime client reaches it through the test-only adapter
+(tests/invoke_endpoint_adapter.py). Its score must equal `serve stdin`'s for the same record.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambda_src.scoring_api import score
+from lambda_src.scoring_api.scoring import Scorer
+from mlops_cli.model_artifact import FEATURE_NAMES
+from tests.invoke_endpoint_adapter import LocalInvokeEndpoint
+from tests.scoring_api_harness import FakeContext, api_event, runtime_client
+from tests.serving_fixtures import INFERENCE_DIR, RISKY, ROW, process_env, server_process
+
+
+@pytest.fixture(scope="module")
+def local_endpoint(model_dir: Path) -> Iterator[LocalInvokeEndpoint]:
+    with server_process(model_dir) as (port, _):
+        adapter = LocalInvokeEndpoint(port, variant="champion")
+        yield adapter
+        adapter.close()
+
+
+def _handler_deps(adapter: LocalInvokeEndpoint) -> score.ScoreDependencies:
+    client = adapter.attach(runtime_client())
+    return score.ScoreDependencies(scorer=Scorer(client, "caller-risk"), max_body_bytes=16384)
+
+
+def _stdin_scores(model_dir: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    payload = "".join(json.dumps(r) + "\n" for r in records).encode()
+    result = subprocess.run(
+        [str(INFERENCE_DIR / "serve"), "stdin"], input=payload, env=process_env(model_dir), capture_output=True, check=True
+    )
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("row", [ROW, RISKY], ids=["ordinary", "risky"])
+def test_score_handler_returns_the_same_score_as_serve_stdin(
+    local_endpoint: LocalInvokeEndpoint, model_dir: Path, row: list[float]
+) -> None:
+    record = {"features": dict(zip(FEATURE_NAMES, row, strict=True)), "id": "call-1"}
+    response = score.handle(api_event(json.dumps(record), request_id="req-local"), FakeContext(), _handler_deps(local_endpoint))
+    [offline] = _stdin_scores(model_dir, [record])
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 200
+    assert body["score"] == offline["risk"]
+    assert body["label"] == offline["label"]
+    assert (body["model_variant"], body["request_id"]) == ("champion", "req-local")
+    assert local_endpoint.endpoints_called[-1] == "caller-risk"
+
+
+def test_a_record_the_server_refuses_is_a_400_with_the_servers_reason(local_endpoint: LocalInvokeEndpoint) -> None:
+    record = {"features": [1.0, 2.0]}  # the model takes 12 features
+    response = score.handle(api_event(json.dumps(record)), FakeContext(), _handler_deps(local_endpoint))
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 400
+    assert body["error"].startswith("the model refused the record:")
+    assert "expected 12 features" in body["error"], body
