@@ -121,10 +121,15 @@ def _issues(error: ValidationError, node: yaml.Node | None) -> list[ConfigIssue]
 
 
 def _unknown_key_message(loc: Loc) -> str:
-    allowed = sorted(_model_at(MlopsConfig, loc[:-1]).model_fields) if loc else []
+    allowed = sorted(_keys(_model_at(MlopsConfig, loc[:-1]))) if loc else []
     close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return f"unknown key{hint} (allowed here: {', '.join(allowed)})"
+
+
+def _keys(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's fields by the key YAML uses (the alias where a key is a Python keyword, e.g. `async`)."""
+    return {field.alias or name: field for name, field in model.model_fields.items()}
 
 
 def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel]:
@@ -132,7 +137,7 @@ def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel]:
     current: Any = model
     for part in loc:
         if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
-            current = current.model_fields[part].annotation
+            current = _keys(current)[part].annotation
         # unwrap list[X], dict[str, X], X | None
         while typing.get_origin(current) in (list, dict, typing.Union, types.UnionType):
             args = [a for a in typing.get_args(current) if a is not type(None)]

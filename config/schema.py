@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from config.apis import Api, api_issues
 from mlops_constructs.guardrails import DeploymentGuardrails, Strategy, platform_rollback_alarms
 from mlops_constructs.instance_types import InstanceTypeError, Purpose, parse_instance_type
 from mlops_constructs.naming import (
@@ -652,6 +653,7 @@ class MlopsConfig(_Model):
     endpoints: list[Endpoint] = Field(default_factory=list)
     batch_transforms: list[BatchTransformSettings] = Field(default_factory=list)
     vpc: EnvironmentVpc | None = Field(default=None, description="default VPC placement of every model; none: no VPC")
+    apis: list[Api] = Field(default_factory=list, description="scoring APIs in front of endpoints (config/apis.py)")
 
     @field_validator("account", mode="before")
     @classmethod
@@ -705,6 +707,7 @@ class MlopsConfig(_Model):
             problem = _image_problem(spec.image, self.images, root)
             if problem:
                 issues.append(((*path, "image"), problem))
+        issues += api_issues(self.apis, self.endpoints)
         _raise_if(issues)
         return self
 

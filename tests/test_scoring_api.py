@@ -17,7 +17,7 @@ import pytest
 from botocore.stub import Stubber
 
 from lambda_src.scoring_api import archiver, score, settings, status, submit, worker
-from lambda_src.scoring_api.archive import Archive, ArchiveWriter, Message, object_key
+from lambda_src.scoring_api.archive import Archive, ArchiveWriter, Message, compact_json, object_key
 from lambda_src.scoring_api.scoring import Scorer
 from lambda_src.scoring_api.tracking import Results, WorkItem, expiry_of, new_tracking_id
 from tests.aws_emulator import Emulator
@@ -34,7 +34,7 @@ from tests.scoring_api_harness import (
 
 ENDPOINT = "caller-risk"
 RECORD = {"features": {"call_duration_s": 120.0, "calls_last_24h": 8}, "id": "call-1"}
-BODY = json.dumps(RECORD)
+BODY = json.dumps(RECORD, separators=(",", ":"))  # compact, as queued messages carry it
 ANSWER = {"risk": 0.125, "label": 0, "id": "call-1"}
 CONTEXT = FakeContext()
 TABLE = "results"
@@ -164,6 +164,11 @@ def test_a_failed_archive_send_still_answers_and_logs_the_whole_record(
     assert response["statusCode"] == 200
     assert "archive send failed" in caplog.text
     assert '"request_id":"req-10"' in caplog.text
+
+
+def test_queued_json_keeps_non_ascii_as_is_and_escapes_only_what_utf8_cannot_carry() -> None:
+    assert compact_json({"name": "Zoë"}) == '{"name":"Zoë"}'
+    assert compact_json({"bad": "\ud800"}) == '{"bad":"\\ud800"}'
 
 
 # --- asynchronous: POST /requests, the worker, GET /requests/{id} ----------------------

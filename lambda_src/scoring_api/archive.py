@@ -59,6 +59,17 @@ def record(
     }
 
 
+def compact_json(value: Any) -> str:
+    """JSON without spaces, non-ASCII kept as is (SQS counts bytes; escapes would triple them),
+    escaped only when the text holds something UTF-8 cannot carry (a lone surrogate)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = json.dumps(value, separators=(",", ":"))
+    return text
+
+
 class Archive:
     """The sending side: puts records on the archive queue; a failed send is logged whole, never raised."""
 
@@ -67,7 +78,7 @@ class Archive:
         self._queue_url = queue_url
 
     def send(self, item: dict[str, Any]) -> bool:
-        text = json.dumps(item, separators=(",", ":"))
+        text = compact_json(item)
         try:
             self._client.send_message(QueueUrl=self._queue_url, MessageBody=text)
         except Exception:
@@ -119,7 +130,7 @@ class ArchiveWriter:
                 LOG.error("poison archive message %s: %s", message.message_id, error)
                 failed.append(message.message_id)
                 continue
-            days.setdefault(day, []).append((message.message_id, json.dumps(item, separators=(",", ":"))))
+            days.setdefault(day, []).append((message.message_id, compact_json(item)))
         for day, lines in sorted(days.items()):
             ids = [message_id for message_id, _ in lines]
             try:

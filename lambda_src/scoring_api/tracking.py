@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from .archive import compact_json
+
 PENDING = "pending"
 DONE = "done"
 FAILED = "failed"
@@ -59,8 +61,14 @@ class WorkItem:
     received_at: float
 
     def to_message(self) -> str:
-        return json.dumps(
-            {"tracking_id": self.tracking_id, "request_id": self.request_id, "body": self.body, "received_at": self.received_at}
+        """The body travels as JSON, not as an escaped string, so the message is about its size."""
+        return compact_json(
+            {
+                "tracking_id": self.tracking_id,
+                "request_id": self.request_id,
+                "body": json.loads(self.body),
+                "received_at": self.received_at,
+            }
         )
 
     @staticmethod
@@ -72,10 +80,12 @@ class WorkItem:
         tracking_id, request_id, body = value.get("tracking_id"), value.get("request_id"), value.get("body")
         if not isinstance(tracking_id, str) or expiry_of(tracking_id) is None:
             raise ValueError("no valid tracking_id")
-        if not isinstance(request_id, str) or not isinstance(body, str):
-            raise ValueError("request_id and body must be strings")
+        if not isinstance(request_id, str) or not isinstance(body, dict):
+            raise ValueError("request_id must be a string and body a JSON object")
         received = value.get("received_at")
-        return WorkItem(tracking_id, request_id, body, float(received) if isinstance(received, int | float) else 0.0)
+        return WorkItem(
+            tracking_id, request_id, compact_json(body), float(received) if isinstance(received, int | float) else 0.0
+        )
 
 
 Lookup = Literal["unknown", "expired", "pending", "finished"]
