@@ -8,7 +8,7 @@ CloudFormation's resource limit.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from config.loader import REPO_ROOT, load_config
 from config.schema import MlopsConfig
 from mlops_constructs.limits import enforce_resource_limit
 from mlops_constructs.log_groups import LogGroupSettings
+from stacks.api import ApiDependencies, ApiStack, api_stack_name
 from stacks.batch import BatchDependencies, BatchStack
 from stacks.endpoint import EndpointDependencies, EndpointStack
 from stacks.foundation import FoundationStack
@@ -38,6 +39,7 @@ class MlopsStacks:
     batch: BatchStack | None
     network: NetworkStack | None = None
     release: ReleaseStack | None = None
+    apis: dict[str, ApiStack] = field(default_factory=dict)
 
     @property
     def all(self) -> list[cdk.Stack]:
@@ -47,6 +49,7 @@ class MlopsStacks:
             *([self.release] if self.release else []),
             *self.endpoints.values(),
             *([self.batch] if self.batch else []),
+            *self.apis.values(),
         ]
 
 
@@ -129,7 +132,14 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
         for dependent in [*endpoints.values(), *([batch] if batch else [])]:
             dependent.add_stack_dependency(network, "SageMaker models reach S3 and ECR through the VPC endpoints")
     stacks = MlopsStacks(
-        app=app, env_name=env_name, foundation=foundation, endpoints=endpoints, batch=batch, network=network, release=release
+        app=app,
+        env_name=env_name,
+        foundation=foundation,
+        endpoints=endpoints,
+        batch=batch,
+        network=network,
+        release=release,
+        apis=_api_stacks(app, config, env_name, foundation, endpoints, env, repo_root),
     )
     tags = {**config.tags, "mlops:environment": env_name}
     for key, value in tags.items():
@@ -138,6 +148,44 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
         enforce_resource_limit(stack)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stacks
+
+
+def _api_stacks(
+    app: cdk.App,
+    config: MlopsConfig,
+    env_name: str,
+    foundation: FoundationStack,
+    endpoints: dict[str, EndpointStack],
+    env: cdk.Environment,
+    repo_root: Path,
+) -> dict[str, ApiStack]:
+    """One stack per API; the first also holds API Gateway's account logging role (one per Region)."""
+    uses = ApiDependencies(
+        data_bucket=foundation.storage.data,
+        data_key=foundation.storage.key,
+        logs_key=foundation.logs_key,
+        alert_topic=foundation.alerts.topic,
+        log_retention_days=config.logs.retention_days,
+        removal_policy=removal_policy(config),
+    )
+    by_endpoint = {e.name: e for e in config.endpoints}
+    apis: dict[str, ApiStack] = {}
+    for api in config.apis:
+        stack = ApiStack(
+            app,
+            api_stack_name(env_name, api.name),
+            api=api,
+            endpoint_variants=[v.name for v in by_endpoint[api.endpoint].variants],
+            uses=uses,
+            repo_root=repo_root,
+            account_logging=not apis,
+            env=env,
+        )
+        stack.add_stack_dependency(endpoints[api.endpoint], "the API invokes this endpoint by name")
+        if apis:
+            stack.add_stack_dependency(next(iter(apis.values())), "API Gateway's account logging role is set there")
+        apis[api.name] = stack
+    return apis
 
 
 @cache

@@ -110,7 +110,9 @@ def _endless_log_groups(templates: dict[str, dict[str, Any]]) -> None:
 
 def _state_machine_logs_outside_vended(templates: dict[str, dict[str, Any]]) -> None:
     for group in _resources(templates, "AWS::Logs::LogGroup"):
-        group["Properties"]["LogGroupName"] = group["Properties"]["LogGroupName"].replace("/aws/vendedlogs/states/", "/mlops/")
+        name = group["Properties"]["LogGroupName"]
+        if isinstance(name, str):  # not API Gateway's execution-log group, named after its API's id
+            group["Properties"]["LogGroupName"] = name.replace("/aws/vendedlogs/states/", "/mlops/")
 
 
 def _endpoint_without_its_log_group(templates: dict[str, dict[str, Any]]) -> None:

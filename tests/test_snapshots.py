@@ -26,6 +26,7 @@ def _stacks_per_env() -> list[tuple[str, str]]:
         cases += [(env, e.name) for e in config.endpoints]
         if config.batch_transforms:
             cases.append((env, "batch"))
+        cases += [(env, f"api-{a.name}") for a in config.apis]
     return cases
 
 

@@ -69,6 +69,26 @@ PINNED: dict[str, dict[str, dict[str, str]]] = {
             "TransformcallerriskbackfillLogs2BAF4891": "AWS::Logs::LogGroup",
             "TransformcallerriskbackfillStateMachineDAC61B49": "AWS::StepFunctions::StateMachine",
         },
+        # The results table and its key are retained state; the functions and log groups have fixed
+        # names; API Gateway's account role is retained (one per Region, see mlops_constructs/api/account.py).
+        "mlops-prod-api-caller-risk": {
+            "Key961B73FD": "AWS::KMS::Key",
+            "ApiResultsTable4095D4BD": "AWS::DynamoDB::Table",
+            "ApiGatewayAccount3F426938": "AWS::ApiGateway::Account",
+            "ApiGatewayAccountRole4DADDEAA": "AWS::IAM::Role",
+            "ApiAccessLogs50B185DB": "AWS::Logs::LogGroup",
+            "ApiExecutionLogsB326CF6B": "AWS::Logs::LogGroup",
+            "ApiArchiver1FAE5C51": "AWS::Lambda::Function",
+            "ApiArchiverLogsFC8614EC": "AWS::Logs::LogGroup",
+            "ApiScore6039FD30": "AWS::Lambda::Function",
+            "ApiScoreLogs93960243": "AWS::Logs::LogGroup",
+            "ApiStatusF414E303": "AWS::Lambda::Function",
+            "ApiStatusLogs7A924732": "AWS::Logs::LogGroup",
+            "ApiSubmit63DC0985": "AWS::Lambda::Function",
+            "ApiSubmitLogs933D25FD": "AWS::Logs::LogGroup",
+            "ApiWorkerE4DD1C09": "AWS::Lambda::Function",
+            "ApiWorkerLogsC6CDF112": "AWS::Logs::LogGroup",
+        },
     },
 }
 
