@@ -531,3 +531,158 @@ def vpc_models_can_manage_their_network_interfaces(model: CloudModel) -> list[st
 
 
 RULES[vpc_models_can_manage_their_network_interfaces.__name__] = vpc_models_can_manage_their_network_interfaces
+
+
+# --- Scoring APIs: SQS event sources, dead-letter queues, queue keys, API Gateway logging -----------
+
+
+def _queue_for_arn(model: CloudModel, stack: str, value: Any) -> Resource | None:
+    target = model.target(str(model.resolve(stack, value)))
+    return target if target is not None and target.type == "AWS::SQS::Queue" else None
+
+
+def _function_role(model: CloudModel, function: Resource) -> Resource | None:
+    return model.role_for_arn(str(model.resolve(function.stack, function.properties.get("Role"))))
+
+
+def _queue_key(model: CloudModel, queue: Resource) -> Resource | None:
+    key = queue.properties.get("KmsMasterKeyId")
+    return None if key is None else model.target(str(model.resolve(queue.stack, key)))
+
+
+def sqs_event_sources_fit_their_queues(model: CloudModel) -> list[str]:
+    """A Lambda function consuming an SQS queue can: the timeouts fit and its role may read and decrypt.
+
+    - CreateEventSourceMapping refuses a queue whose visibility timeout (default 30 s) is
+      shorter than the function's timeout (default 3 s) (Lambda Developer Guide, "Using
+      Lambda with Amazon SQS": "the visibility timeout ... must be at least the function timeout").
+    - The execution role needs sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes
+      (Lambda Developer Guide, "Execution role permissions" for SQS), and kms:Decrypt on the
+      queue's customer key (SQS Developer Guide, "Key management": consumers decrypt).
+    """
+    violations: list[str] = []
+    for mapping in model.of_type("AWS::Lambda::EventSourceMapping"):
+        queue = _queue_for_arn(model, mapping.stack, mapping.properties.get("EventSourceArn"))
+        if queue is None:
+            continue
+        where = f"{mapping.stack}/{mapping.logical_id}"
+        function = model.target(str(model.resolve(mapping.stack, mapping.properties["FunctionName"])))
+        if function is None:
+            violations.append(f"{where}: function is not in this app")
+            continue
+        visibility = int(queue.properties.get("VisibilityTimeout", 30))
+        timeout = int(function.properties.get("Timeout", 3))
+        if visibility < timeout:
+            violations.append(f"{where}: queue visibility timeout {visibility} s < function timeout {timeout} s")
+        role = _function_role(model, function)
+        if role is None:
+            violations.append(f"{where}: no role for {function.logical_id}")
+            continue
+        for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+            if not model.role_allows(role, action, queue.att("Arn")):
+                violations.append(f"{where}: {role.logical_id} may not {action} on {queue.logical_id}")
+        key = _queue_key(model, queue)
+        if key is not None and not model.role_can_use_key(role, key, "kms:Decrypt"):
+            violations.append(f"{where}: {role.logical_id} may not kms:Decrypt with {key.logical_id} (the queue's key)")
+    return violations
+
+
+def sqs_producers_can_use_queue_keys(model: CloudModel) -> list[str]:
+    """A role that may send to a KMS-encrypted queue may also use its key.
+
+    Source: SQS Developer Guide, "Key management": producers need kms:GenerateDataKey and
+    kms:Decrypt on the queue's customer key, or SendMessage fails with KMS.AccessDeniedException.
+    """
+    violations: list[str] = []
+    queues = [q for q in model.of_type("AWS::SQS::Queue") if _queue_key(model, q) is not None]
+    for role in model.of_type("AWS::IAM::Role"):
+        for queue in queues:
+            if not model.role_allows(role, "sqs:SendMessage", queue.att("Arn")):
+                continue
+            key = _queue_key(model, queue)
+            assert key is not None
+            for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                if not model.role_can_use_key(role, key, action):
+                    violations.append(
+                        f"{role.stack}/{role.logical_id}: sends to {queue.logical_id} but may not {action} with {key.logical_id}"
+                    )
+    return violations
+
+
+def dead_letter_queues_match_their_source(model: CloudModel) -> list[str]:
+    """A redrive target is a queue of the same type in the same account and Region.
+
+    Source: SQS Developer Guide, "Using dead-letter queues in Amazon SQS": the dead-letter
+    queue of a FIFO queue must be a FIFO queue, of a standard queue a standard queue, and
+    it must be in the same AWS account and Region.
+    """
+    violations: list[str] = []
+    for queue in model.of_type("AWS::SQS::Queue"):
+        redrive = queue.properties.get("RedrivePolicy")
+        if not redrive:
+            continue
+        where = f"{queue.stack}/{queue.logical_id}"
+        target_arn = model.resolve(queue.stack, redrive.get("deadLetterTargetArn"))
+        dlq = model.target(str(target_arn))
+        if dlq is None or dlq.type != "AWS::SQS::Queue":
+            violations.append(f"{where}: dead-letter target {target_arn} is not a queue of this app (same account and Region)")
+            continue
+        if bool(queue.properties.get("FifoQueue")) != bool(dlq.properties.get("FifoQueue")):
+            violations.append(f"{where}: dead-letter queue {dlq.logical_id} is not the same type (FIFO/standard)")
+    return violations
+
+
+_LOG_GROUP_ARN = re.compile(r"^arn:[^:]+:logs:(?P<region>[^:]+):(?P<account>\d{12}):log-group:(?P<name>[^:*]+)$")
+
+
+def api_access_logs_can_be_written(model: CloudModel) -> list[str]:
+    """API Gateway stages that log can: a log-group ARN it accepts, and the account's CloudWatch role.
+
+    - AccessLogSetting.DestinationArn for CloudWatch Logs is the group's ARN,
+      `arn:aws:logs:{region}:{account}:log-group:{name}`, without the `:*` that
+      Fn::GetAtt LogGroup.Arn carries (API Gateway REST API reference, AccessLogSettings).
+    - Logging needs the account-level CloudWatch Logs role (API Gateway Developer Guide, "Set
+      up CloudWatch logging for REST APIs"): an AWS::ApiGateway::Account with
+      CloudWatchRoleArn in this environment, created before any stage that logs.
+    """
+    violations: list[str] = []
+    accounts = [a for a in model.of_type("AWS::ApiGateway::Account") if a.properties.get("CloudWatchRoleArn")]
+    for stage in model.of_type("AWS::ApiGateway::Stage"):
+        where = f"{stage.stack}/{stage.logical_id}"
+        access = stage.properties.get("AccessLogSetting")
+        logs_methods = any(m.get("LoggingLevel", "OFF") != "OFF" for m in stage.properties.get("MethodSettings", []))
+        if access:
+            arn = str(model.resolve(stage.stack, access.get("DestinationArn", "")))
+            match = _LOG_GROUP_ARN.match(arn)
+            if match is None:
+                violations.append(
+                    f"{where}: access-log destination {arn} is not arn:aws:logs:<region>:<account>:log-group:<name>"
+                )
+            else:
+                group = model.target(match["name"])
+                if group is None or group.type != "AWS::Logs::LogGroup":
+                    violations.append(f"{where}: access logs go to {match['name']}, not a log group of this app")
+        if (access or logs_methods) and not accounts:
+            violations.append(f"{where}: logs, but no AWS::ApiGateway::Account sets API Gateway's CloudWatch role")
+        for account in accounts:
+            if account.stack == stage.stack and account.logical_id not in _depends_on(stage):
+                violations.append(f"{where}: may be created before {account.logical_id} sets the CloudWatch role")
+    return violations
+
+
+def _depends_on(resource: Resource) -> set[str]:
+    depends = resource.raw.get("DependsOn", [])
+    return {depends} if isinstance(depends, str) else set(depends)
+
+
+RULES.update(
+    {
+        rule.__name__: rule
+        for rule in (
+            sqs_event_sources_fit_their_queues,
+            sqs_producers_can_use_queue_keys,
+            dead_letter_queues_match_their_source,
+            api_access_logs_can_be_written,
+        )
+    }
+)

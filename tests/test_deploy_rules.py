@@ -180,6 +180,57 @@ DEFECTS: list[tuple[str, Callable[[dict[str, dict[str, Any]]], None], str, str]]
 ]
 
 
+def _api_template(templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return templates["mlops-prod-api-caller-risk"]
+
+
+def _short_visibility_timeout(templates: dict[str, dict[str, Any]]) -> None:
+    # What sqs.Queue's default (30 s) gives a function with a 60 s timeout.
+    for queue in _resources({"api": _api_template(templates)}, "AWS::SQS::Queue"):
+        if "RedrivePolicy" in queue["Properties"]:
+            queue["Properties"]["VisibilityTimeout"] = 30
+
+
+def _consumer_without_queue_key(templates: dict[str, dict[str, Any]]) -> None:
+    for policy in _resources({"api": _api_template(templates)}, "AWS::IAM::Policy"):
+        _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: "kms:Decrypt" not in _actions(s))
+
+
+def _producer_without_queue_key(templates: dict[str, dict[str, Any]]) -> None:
+    for policy in _resources({"api": _api_template(templates)}, "AWS::IAM::Policy"):
+        _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: "kms:GenerateDataKey*" not in _actions(s))
+
+
+def _fifo_dead_letter_queue(templates: dict[str, dict[str, Any]]) -> None:
+    for queue in _resources({"api": _api_template(templates)}, "AWS::SQS::Queue"):
+        if "RedrivePolicy" not in queue["Properties"]:
+            queue["Properties"]["FifoQueue"] = True
+
+
+def _access_logs_to_getatt_arn(templates: dict[str, dict[str, Any]]) -> None:
+    # Fn::GetAtt LogGroup.Arn ends with ':*', which AccessLogSettings does not take.
+    for stage in _resources({"api": _api_template(templates)}, "AWS::ApiGateway::Stage"):
+        setting = stage["Properties"]["AccessLogSetting"]
+        group = setting["DestinationArn"]["Fn::Join"][1][1]["Ref"]
+        setting["DestinationArn"] = {"Fn::Join": ["", ["arn:aws:logs:eu-west-1:222222222222:log-group:", {"Ref": group}, ":*"]]}
+
+
+def _no_api_gateway_account(templates: dict[str, dict[str, Any]]) -> None:
+    resources = _api_template(templates)["Resources"]
+    for logical_id in [k for k, v in resources.items() if v["Type"] == "AWS::ApiGateway::Account"]:
+        del resources[logical_id]
+
+
+DEFECTS += [
+    ("sqs_event_sources_fit_their_queues", _short_visibility_timeout, "visibility timeout 30 s < function timeout", "visibility"),
+    ("sqs_event_sources_fit_their_queues", _consumer_without_queue_key, "may not kms:Decrypt with", "consumer key"),
+    ("sqs_producers_can_use_queue_keys", _producer_without_queue_key, "but may not kms:GenerateDataKey", "producer key"),
+    ("dead_letter_queues_match_their_source", _fifo_dead_letter_queue, "not the same type", "dlq type"),
+    ("api_access_logs_can_be_written", _access_logs_to_getatt_arn, "is not arn:aws:logs:<region>", "access-log arn"),
+    ("api_access_logs_can_be_written", _no_api_gateway_account, "no AWS::ApiGateway::Account", "account role"),
+]
+
+
 @pytest.mark.parametrize(("rule", "mutate", "expected", "label"), DEFECTS, ids=[d[3] for d in DEFECTS])
 def test_rule_catches_the_defect(
     rule: str, mutate: Callable[[dict[str, dict[str, Any]]], None], expected: str, label: str, prod: Synthesized
