@@ -119,7 +119,8 @@ class ScoringApi(Construct):
         self._prefix = resource_prefix
         self._code = handler_code(lambda_src, HANDLER_FOLDER)
         self._alert_topic = alert_topic
-        common = {env.API_NAME: name, env.MAX_BODY_BYTES: str(max_body_bytes)}
+        common = {env.API_NAME: name}
+        body_limit = {env.MAX_BODY_BYTES: str(max_body_bytes)}
         scoring = {env.ENDPOINT_NAME: endpoint.endpoint_name, **({env.TARGET_VARIANT: target_variant} if target_variant else {})}
 
         # Archive: a queue the answering functions write to, drained into S3 by the archiver.
@@ -166,7 +167,7 @@ class ScoringApi(Construct):
             "score",
             f"POST /score: scores one record on {endpoint.endpoint_name}",
             SCORE_TIMEOUT,
-            {**common, **scoring, **archive_env},
+            {**common, **body_limit, **scoring, **archive_env},
             memory_size=512,
         )
         endpoint.grant_invoke(self.score)
@@ -202,6 +203,7 @@ class ScoringApi(Construct):
                 SCORE_TIMEOUT,
                 {
                     **common,
+                    **body_limit,
                     **table,
                     env.WORK_QUEUE_URL: self.work_queue.queue.queue_url,
                     env.RESULT_TTL_HOURS: str(async_result_ttl_hours),
