@@ -447,3 +447,28 @@ def test_status_handler_runs_as_lambda_invokes_it(
     finally:
         runtime.client.cache_clear()
     assert response["statusCode"] == 202
+
+
+def test_a_throttled_request_emits_the_metric_the_throttle_alarm_reads(
+    runtime: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Status429 in MLOps/ScoringApi with dimensions Api and service (the function's name), as the stack's alarm reads it."""
+    from lambda_src.scoring_api.runtime import NAMESPACE, dimensions, metrics
+    from mlops_constructs.api.scoring_api import METRICS_NAMESPACE
+
+    client, stubber = runtime
+    monkeypatch.setenv(settings.API_NAME, "caller-risk")
+    stubber.add_client_error("invoke_endpoint", service_error_code="ModelNotReadyException", http_status_code=429)
+
+    @metrics.log_metrics
+    def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        metrics.set_default_dimensions(**dimensions())
+        return score.handle(event, context, _score_deps(client))
+
+    monkeypatch.setattr(metrics, "service", "mlops-prod-api-caller-risk-score")
+    assert invoke(api_event(BODY), CONTEXT)["statusCode"] == 429
+    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    directive = emf["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == NAMESPACE == METRICS_NAMESPACE
+    assert set(directive["Dimensions"][0]) == {"Api", "service"}
+    assert (emf["Api"], emf["service"], emf["Status429"]) == ("caller-risk", "mlops-prod-api-caller-risk-score", [1.0])
