@@ -30,8 +30,9 @@ def handle(event: dict[str, Any], context: Any, deps: ScoreDependencies) -> dict
     body: bytes | str = event.get("body") or ""
     try:
         body = request_body(event, deps.max_body_bytes)
+        # Successes are counted by API Gateway (Count); the handler adds metrics only for what it alone
+        # sees, so the common path prints no EMF line.
         status, answer, headers = 200, deps.scorer.score(body).body(rid), {}
-        metrics.add_metric(name="Scored", unit=MetricUnit.Count, value=1)
     except ApiError as error:
         status, answer, headers = error.status, error.body(rid), error.headers()
         logger.warning("score refused", extra={"status": status, "code": error.code, "request_id": rid})

@@ -1,0 +1,129 @@
+"""The score handler's own overhead per request, against a direct call to the inference server.
+
+One run, interleaved rounds, same server process, same record, one request at a time:
+- direct: `POST /invocations` on a kept-alive http.client connection (the floor);
+- boto3: the sagemaker-runtime client's invoke_endpoint through the test-only adapter
+  (tests/invoke_endpoint_adapter.py: real serialisation, signing and parsing, local hop);
+- handle: `score.handle`, the handler's own code around the boto3 call, without Powertools;
+- handler: `score.handler` as Lambda calls it (Powertools logger, tracer and metrics
+  decorators, API Gateway event parsing, body checks, the boto3 call, answer building;
+  archive off; the EMF line it prints goes to /dev/null as Lambda's log pipe would take it).
+
+Reported: P50 and P99 per mode, and the handler/direct P50 ratio (target <= 1.2x). What the
+ratio leaves out, on purpose: network to SageMaker and API Gateway, which a direct call to
+a SageMaker endpoint pays too. Machine shared with other work: read the spread.
+Usage: .venv/bin/python benchmarks/scoring_api.py [--rounds 5 --requests 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "mlops-bench-api-risk-score")
+
+from lambda_src.scoring_api import score
+from lambda_src.scoring_api.scoring import Scorer
+from mlops_cli.model_artifact import FEATURE_NAMES, build, extract
+from tests.invoke_endpoint_adapter import LocalInvokeEndpoint
+from tests.scoring_api_harness import FakeContext, api_event, runtime_client
+from tests.serving_fixtures import ROW, server_process
+
+RECORD = {"features": dict(zip(FEATURE_NAMES, ROW, strict=True)), "id": "call-1"}
+
+
+def _timed(call: Callable[[], object], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    body = json.dumps(RECORD).encode()
+    with tempfile.TemporaryDirectory() as work:
+        archive = Path(work) / "model.tar.gz"
+        build(archive, hidden=(32, 16), rows=4000, epochs=2)
+        model_dir = extract(archive, Path(work) / "model")
+        with server_process(model_dir) as (port, _), open(os.devnull, "w") as sink:
+            connection = http.client.HTTPConnection("127.0.0.1", port)
+
+            def direct() -> object:
+                connection.request("POST", "/invocations", body=body, headers={"Content-Type": "application/json"})
+                return json.loads(connection.getresponse().read())
+
+            adapter = LocalInvokeEndpoint(port, variant="champion")
+            client = adapter.attach(runtime_client())
+
+            def boto() -> object:
+                answer = client.invoke_endpoint(
+                    EndpointName="caller-risk", Body=body, ContentType="application/json", Accept="application/json"
+                )
+                return answer["Body"].read()
+
+            deps = score.ScoreDependencies(scorer=Scorer(client, "caller-risk"), max_body_bytes=16384)
+            score._DEPS[:] = [deps]  # what _dependencies() builds in Lambda, with the adapter's client
+            event, context = api_event(body.decode()), FakeContext()
+            with contextlib.redirect_stdout(sink):
+                check: dict[str, Any] = score.handler(event, context)
+            assert check["statusCode"] == 200, check
+            assert json.loads(check["body"])["score"] == direct()["risk"]  # type: ignore[index]
+
+            def handle() -> object:
+                return score.handle(event, context, deps)
+
+            def handler() -> object:
+                with contextlib.redirect_stdout(sink):
+                    return score.handler(event, context)
+
+            modes: dict[str, Callable[[], object]] = {"direct": direct, "boto3": boto, "handle": handle, "handler": handler}
+            times: dict[str, list[float]] = {name: [] for name in modes}
+            for call in modes.values():  # warm-up
+                _timed(call, 50)
+            for _ in range(args.rounds):
+                for name, call in modes.items():
+                    times[name] += _timed(call, args.requests)
+            adapter.close()
+            connection.close()
+    p50 = {name: _pct(values, 0.5) for name, values in times.items()}
+    rounds = {
+        name: [statistics.median(values[i * args.requests : (i + 1) * args.requests]) * 1000 for i in range(args.rounds)]
+        for name, values in times.items()
+    }
+    print(f"{args.rounds} rounds x {args.requests} requests per mode, one at a time (machine shared)")
+    print(f"{'mode':8s} {'P50 ms':>8s} {'P99 ms':>8s}  per-round P50 ms")
+    for name, values in times.items():
+        spread = " ".join(f"{v:.3f}" for v in rounds[name])
+        print(f"{name:8s} {p50[name]:8.3f} {_pct(values, 0.99):8.3f}  {spread}")
+    print(f"handler / direct at P50: {p50['handler'] / p50['direct']:.2f}x (target <= 1.2x)")
+    print(f"boto3 / direct at P50:   {p50['boto3'] / p50['direct']:.2f}x (the SDK call alone)")
+    print(f"handle / boto3 at P50:   {p50['handle'] / p50['boto3']:.2f}x (our parsing, checks, answer)")
+    print(f"handler / handle at P50: {p50['handler'] / p50['handle']:.2f}x (Powertools decorators, EMF line)")
+    print(f"handler overhead at P50: {(p50['handler'] - p50['direct']) * 1000:.0f} µs per request")
+
+
+if __name__ == "__main__":
+    main()
