@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
@@ -20,12 +20,14 @@ from config.loader import REPO_ROOT, load_config
 from config.schema import MlopsConfig
 from mlops_constructs.limits import enforce_resource_limit
 from mlops_constructs.log_groups import LogGroupSettings
-from stacks.api import ApiDependencies, ApiStack, api_stack_name
 from stacks.batch import BatchDependencies, BatchStack
 from stacks.endpoint import EndpointDependencies, EndpointStack
 from stacks.foundation import FoundationStack
 from stacks.network import NetworkStack, vpc_placement
 from stacks.release import ReleaseStack
+
+if TYPE_CHECKING:
+    from stacks.api import ApiStack
 
 DEFAULT_ENV = "dev"
 
@@ -160,6 +162,10 @@ def _api_stacks(
     repo_root: Path,
 ) -> dict[str, ApiStack]:
     """One stack per API; the first also holds API Gateway's account logging role (one per Region)."""
+    if not config.apis:
+        return {}
+    from stacks.api import ApiDependencies, ApiStack, api_stack_name  # API Gateway, WAF, ... only when used
+
     uses = ApiDependencies(
         data_bucket=foundation.storage.data,
         data_key=foundation.storage.key,

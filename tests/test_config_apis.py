@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from config.apis import schema_problem
-from config.loader import ConfigError, parse_config
+from config.loader import REPO_ROOT, ConfigError, parse_config
 from tests.test_config_validation import BASE
 
 SCHEMA = "config/schemas/caller-risk-request.json"
@@ -218,3 +218,26 @@ def test_endpoint_names_starting_api_are_reserved_for_api_stacks() -> None:
         data["apis"][0]["endpoint"] = "api-caller-risk"
 
     _assert(_problems(rename), "endpoints[0].name", "'api-' are reserved", "mlops-<env>-api-<name>")
+
+
+def test_the_shipped_schema_accepts_a_record_and_refuses_what_the_model_cannot_score() -> None:
+    """What API Gateway's draft-4 validator will do with the shipped model (jsonschema's Draft4Validator)."""
+    from jsonschema import Draft4Validator
+
+    from mlops_cli.model_artifact import FEATURE_NAMES
+
+    validator = Draft4Validator(json.loads((REPO_ROOT / SCHEMA).read_text()))
+    features: dict[str, Any] = dict.fromkeys(FEATURE_NAMES, 1.0)
+    record = {"features": features, "id": "call-1"}
+    assert list(validator.iter_errors(record)) == []
+    missing = {"features": {k: v for k, v in features.items() if k != "roaming"}}
+    text = {"features": {**features, "roaming": "yes"}}
+    extra = {**record, "debug": True}
+    rows = {"features": [1.0] * len(FEATURE_NAMES)}
+    for bad, reason in [
+        (missing, "'roaming' is a required property"),
+        (text, "is not of type 'number'"),
+        (extra, "Additional properties are not allowed"),
+        (rows, "is not of type 'object'"),
+    ]:
+        assert reason in "; ".join(e.message for e in validator.iter_errors(bad)), bad

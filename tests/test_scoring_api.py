@@ -153,6 +153,18 @@ def test_score_archives_the_request_and_its_answer(aws: Emulator, runtime: tuple
     assert (line["route"], line["request_id"], line["status"]) == ("score", "req-9", 200)
 
 
+def test_a_failed_request_is_archived_with_its_answer(aws: Emulator, runtime: tuple[Any, Stubber]) -> None:
+    client, stubber = runtime
+    sqs = aws.client("sqs")
+    queue = sqs.create_queue(QueueName="archive")["QueueUrl"]
+    stubber.add_client_error(
+        "invoke_endpoint", service_error_code="ModelError", http_status_code=424, modeled_fields={"OriginalStatusCode": 500}
+    )
+    score.handle(api_event(BODY, request_id="req-11"), CONTEXT, _score_deps(client, archive=Archive(sqs, queue)))
+    [line] = [json.loads(b) for b in drain(sqs, queue)]
+    assert (line["status"], line["response"]["request_id"], line["request"]) == (502, "req-11", RECORD)
+
+
 def test_a_failed_archive_send_still_answers_and_logs_the_whole_record(
     aws: Emulator, runtime: tuple[Any, Stubber], caplog: pytest.LogCaptureFixture
 ) -> None:

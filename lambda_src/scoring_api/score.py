@@ -37,7 +37,7 @@ def handle(event: dict[str, Any], context: Any, deps: ScoreDependencies) -> dict
         status, answer, headers = error.status, error.body(rid), error.headers()
         logger.warning("score refused", extra={"status": status, "code": error.code, "request_id": rid})
         metrics.add_metric(name=f"Status{status}", unit=MetricUnit.Count, value=1)
-    if deps.archive is not None and status < 500:
+    if deps.archive is not None:  # every request that reached the handler, whatever its answer
         sent = deps.archive.send(
             record(route=ROUTE, request_id=rid, body=body, status=status, answer=answer, received_at=received)
         )
