@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 
-from lambda_src.scoring_api import score
+from lambda_src.scoring_api import score, status, submit, worker
 from lambda_src.scoring_api.scoring import Scorer
+from lambda_src.scoring_api.tracking import Results
 from mlops_cli.model_artifact import FEATURE_NAMES
+from tests.aws_emulator import Emulator
 from tests.invoke_endpoint_adapter import LocalInvokeEndpoint
-from tests.scoring_api_harness import FakeContext, api_event, runtime_client
+from tests.scoring_api_harness import FakeContext, api_event, queue_with_dlq, run_event_source, runtime_client
 from tests.serving_fixtures import INFERENCE_DIR, RISKY, ROW, process_env, server_process
 
 
@@ -67,3 +69,29 @@ def test_a_record_the_server_refuses_is_a_400_with_the_servers_reason(local_endp
     assert response["statusCode"] == 400
     assert body["error"].startswith("the model refused the record:")
     assert "expected 12 features" in body["error"], body
+
+
+def test_the_asynchronous_path_gives_the_same_score(local_endpoint: LocalInvokeEndpoint, model_dir: Path, aws: Emulator) -> None:
+    """submit -> SQS (moto) -> worker -> the server -> DynamoDB (moto) -> status."""
+    dynamodb, sqs = aws.client("dynamodb"), aws.client("sqs")
+    dynamodb.create_table(
+        TableName="results",
+        KeySchema=[{"AttributeName": "tracking_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "tracking_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    queue, _ = queue_with_dlq(sqs, "work")
+    results = Results(dynamodb, "results")
+    record = {"features": dict(zip(FEATURE_NAMES, RISKY, strict=True))}
+    accepted = submit.handle(
+        api_event(json.dumps(record)),
+        FakeContext(),
+        submit.SubmitDependencies(results=results, queue=sqs, queue_url=queue, max_body_bytes=16384, ttl_hours=1),
+    )
+    tracking_id = json.loads(accepted["body"])["tracking_id"]
+    scorer = Scorer(local_endpoint.attach(runtime_client()), "caller-risk")
+    run_event_source(sqs, queue, lambda e: worker.handle(e, worker.WorkerDependencies(scorer=scorer, results=results)), rounds=1)
+    answer = status.handle(api_event(None, tracking_id=tracking_id), FakeContext(), results)
+    [offline] = _stdin_scores(model_dir, [record])
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"])["score"] == offline["risk"]
