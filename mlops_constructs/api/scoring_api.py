@@ -119,6 +119,7 @@ class ScoringApi(Construct):
         self._prefix = resource_prefix
         self._code = handler_code(lambda_src, HANDLER_FOLDER)
         self._alert_topic = alert_topic
+        self.functions: list[lambda_.Function] = []
         common = {env.API_NAME: name}
         body_limit = {env.MAX_BODY_BYTES: str(max_body_bytes)}
         scoring = {env.ENDPOINT_NAME: endpoint.endpoint_name, **({env.TARGET_VARIANT: target_variant} if target_variant else {})}
@@ -252,7 +253,7 @@ class ScoringApi(Construct):
         *,
         memory_size: int = 256,
     ) -> lambda_.Function:
-        return platform_function(
+        function = platform_function(
             self,
             id,
             FunctionSpec(
@@ -268,6 +269,8 @@ class ScoringApi(Construct):
             ),
             logs=self._logs,
         )
+        self.functions.append(function)
+        return function
 
     def _rest_api(self, api_name: str, auth: str, rate: float, burst: int, request_schema: Mapping[str, Any]) -> apigw.RestApi:
         access_logs = self._logs.log_group(self, "AccessLogs", f"/aws/apigateway/{api_name}/access")
@@ -487,7 +490,8 @@ class ScoringApi(Construct):
         return dashboard
 
     def _acknowledge(self, auth: str) -> None:
-        acks = [
+        """Each finding on the narrowest construct that owns it: the functions, or the REST API."""
+        function_acks = [
             NagAck(
                 "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
                 "The Lambda basic execution policy lets these functions write their own logs; the groups are created "
@@ -502,23 +506,27 @@ class ScoringApi(Construct):
                 "Python 3.13: the runtime the pinned Powertools layer (functions.py) is published for and the handlers "
                 "are tested on; moving runtime is a change of its own.",
             ),
+            # CDK's queue and table grants use these action wildcards, on the one key of this API's queues and table.
+            NagAck("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", _KEY_ACTION_REASON),
+            NagAck("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", _KEY_ACTION_REASON),
+        ]
+        for function in self.functions:
+            acknowledge(function, *function_acks)
+        api_acks = [
             NagAck(
                 "AwsSolutions-COG4",
                 "Callers are services, not users: they authenticate with IAM (SigV4) or an API key, not a Cognito user pool.",
             ),
         ]
         if auth == "api_key":
-            acks.append(
+            api_acks.append(
                 NagAck(
                     "AwsSolutions-APIG4",
                     "auth: api_key in config: callers are identified by API keys counted and capped by the usage plan; "
                     "choose auth: iam for SigV4 authorization.",
                 )
             )
-        acknowledge(self, *acks)
-        for key_action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
-            # The queue and table grants CDK writes use these action wildcards; they name one key.
-            acknowledge(self, NagAck(f"AwsSolutions-IAM5[Action::{key_action}]", _KEY_ACTION_REASON))
+        acknowledge(self.rest_api, *api_acks)
 
     def _validate(
         self,
@@ -550,8 +558,7 @@ class ScoringApi(Construct):
 
 
 _KEY_ACTION_REASON = (
-    "CDK's queue and table grants name these KMS action families on the one key that encrypts "
-    "this API's queues and table, or on the data key for archive writes."
+    "CDK's queue and table grants name these KMS action families on the one key that encrypts this API's queues and table."
 )
 
 # Access log fields ($context variables, API Gateway Developer Guide, "Variables for access logging").
