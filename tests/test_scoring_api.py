@@ -484,3 +484,13 @@ def test_a_throttled_request_emits_the_metric_the_throttle_alarm_reads(
     assert directive["Namespace"] == NAMESPACE == METRICS_NAMESPACE
     assert set(directive["Dimensions"][0]) == {"Api", "service"}
     assert (emf["Api"], emf["service"], emf["Status429"]) == ("caller-risk", "mlops-prod-api-caller-risk-score", [1.0])
+
+
+def test_the_sdk_gives_up_before_the_score_function_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lambda_src.scoring_api.runtime import client
+    from mlops_constructs.api.scoring_api import SCORE_TIMEOUT
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    config = client.__wrapped__("sagemaker-runtime").meta.config  # not cached: a fresh client as Lambda makes it
+    worst = config.retries["total_max_attempts"] * (config.connect_timeout + config.read_timeout)
+    assert worst < SCORE_TIMEOUT.to_seconds()

@@ -22,11 +22,13 @@ def dimensions() -> dict[str, str]:
 
 @cache
 def client(service: str) -> Any:
-    """One boto3 client per service per container; short timeouts so a caller is answered
-    well inside API Gateway's 29 s integration timeout."""
+    """One boto3 client per service per container. Two attempts of at most 1 s to connect and 5 s to
+    read fit the score function's 15 s timeout (mlops_constructs/api/scoring_api.py), so a slow
+    endpoint is answered with a clear 503 by the handler, not cut off by Lambda or by API
+    Gateway's 29 s integration timeout."""
     import boto3
     from botocore.config import Config
 
     return boto3.client(
-        service, config=Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 2})
+        service, config=Config(connect_timeout=1, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 2})
     )

@@ -47,7 +47,8 @@ METRICS_NAMESPACE = "MLOps/ScoringApi"  # lambda_src/scoring_api/runtime.py: NAM
 STAGE = "v1"
 ARCHIVE_PREFIX = "api"  # lambda_src/scoring_api/archive.py: PREFIX
 MAX_FUNCTION_NAME = 64  # Lambda CreateFunction: FunctionName (plain name) at most 64 characters
-# API Gateway's integration timeout for REST APIs is 29 s by default; answer well before it.
+# API Gateway's integration timeout for REST APIs is 29 s by default; answer well before it. The
+# handlers' SDK clients give up within 2 x (1 s connect + 5 s read) (lambda_src/scoring_api/runtime.py).
 SCORE_TIMEOUT = cdk.Duration.seconds(15)
 WORKER_TIMEOUT = cdk.Duration.seconds(30)
 ARCHIVER_TIMEOUT = cdk.Duration.seconds(60)
