@@ -494,3 +494,17 @@ def test_the_sdk_gives_up_before_the_score_function_times_out(monkeypatch: pytes
     config = client.__wrapped__("sagemaker-runtime").meta.config  # not cached: a fresh client as Lambda makes it
     worst = config.retries["total_max_attempts"] * (config.connect_timeout + config.read_timeout)
     assert worst < SCORE_TIMEOUT.to_seconds()
+
+
+@pytest.mark.parametrize("error", ["ReadTimeoutError", "EndpointConnectionError"])
+def test_an_endpoint_that_does_not_answer_is_a_503_to_retry(error: str) -> None:
+    import botocore.exceptions
+
+    class Silent:
+        def invoke_endpoint(self, **_: Any) -> dict[str, Any]:
+            raise getattr(botocore.exceptions, error)(endpoint_url="https://runtime.sagemaker.eu-west-1.amazonaws.com")
+
+    response = score.handle(api_event(BODY), CONTEXT, score.ScoreDependencies(Scorer(Silent(), ENDPOINT), 4096))
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"] == "1"
+    assert "amazonaws.com" not in response["body"]
