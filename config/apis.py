@@ -120,6 +120,32 @@ def _refs(value: Any) -> list[str]:
     return []
 
 
+class ApiAlarms(_Model):
+    """Per-route alarm thresholds: API Gateway Latency (whole request, ms) P50 and P99, and the 5xx share."""
+
+    latency_p50_ms: int = Field(default=150, gt=0)
+    latency_p99_ms: int = Field(default=1000, gt=0)
+    error_rate_5xx_percent: float = Field(default=1.0, gt=0, le=100)
+    # PutMetricAlarm: DatapointsToAlarm at most EvaluationPeriods (CloudWatch API reference).
+    evaluation_minutes: int = Field(default=5, ge=1, le=60)
+    datapoints_to_alarm: int = Field(default=3, ge=1, le=60)
+
+    @model_validator(mode="after")
+    def _rules(self) -> ApiAlarms:
+        issues: Issues = []
+        if self.latency_p50_ms > self.latency_p99_ms:
+            issues.append((("latency_p50_ms",), f"{self.latency_p50_ms} is above latency_p99_ms {self.latency_p99_ms}"))
+        if self.datapoints_to_alarm > self.evaluation_minutes:
+            issues.append(
+                (
+                    ("datapoints_to_alarm",),
+                    f"{self.datapoints_to_alarm} is more than evaluation_minutes {self.evaluation_minutes}",
+                )
+            )
+        _cross(issues)
+        return self
+
+
 class AsyncRequests(_Model):
     """`POST /requests` -> tracking id; the answer kept `result_ttl_hours` for `GET /requests/{id}`."""
 
@@ -139,6 +165,7 @@ class Api(_Model):
     payload: Payload
     archive: bool = True
     async_requests: AsyncRequests = Field(default_factory=AsyncRequests, alias="async")
+    alarms: ApiAlarms = Field(default_factory=ApiAlarms)
 
     @field_validator("name")
     @classmethod

@@ -20,7 +20,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.apis import Api
-from mlops_constructs.api import ApiGatewayAccountLogging, ArchiveTarget, ScoringApi
+from mlops_constructs.api import ApiGatewayAccountLogging, ArchiveTarget, LatencyAlarms, ScoringApi
 from mlops_constructs.endpoint import ModelEndpoint
 from mlops_constructs.keys import customer_key
 from mlops_constructs.log_groups import LogGroupSettings
@@ -82,6 +82,13 @@ class ApiStack(cdk.Stack):
             archive=ArchiveTarget(uses.data_bucket, uses.data_key) if api.archive else None,
             async_result_ttl_hours=api.async_requests.result_ttl_hours if api.async_requests.enabled else None,
             removal_policy=uses.removal_policy,
+            alarms=LatencyAlarms(
+                p50_ms=api.alarms.latency_p50_ms,
+                p99_ms=api.alarms.latency_p99_ms,
+                error_rate_5xx_percent=api.alarms.error_rate_5xx_percent,
+                evaluation_minutes=api.alarms.evaluation_minutes,
+                datapoints_to_alarm=api.alarms.datapoints_to_alarm,
+            ),
         )
         if self.account_logging is not None:
             # The stage's logging needs the account's CloudWatch role first.

@@ -241,3 +241,21 @@ def test_the_shipped_schema_accepts_a_record_and_refuses_what_the_model_cannot_s
         (rows, "is not of type 'object'"),
     ]:
         assert reason in "; ".join(e.message for e in validator.iter_errors(bad)), bad
+
+
+@pytest.mark.parametrize(
+    ("alarms", "path", "message"),
+    [
+        ({"latency_p50_ms": 0}, "apis[0].alarms.latency_p50_ms", "greater than 0"),
+        ({"latency_p50_ms": 500, "latency_p99_ms": 400}, "apis[0].alarms.latency_p50_ms", "500 is above latency_p99_ms 400"),
+        ({"error_rate_5xx_percent": 101}, "apis[0].alarms.error_rate_5xx_percent", "less than or equal to 100"),
+        # PutMetricAlarm: DatapointsToAlarm <= EvaluationPeriods.
+        (
+            {"evaluation_minutes": 2, "datapoints_to_alarm": 3},
+            "apis[0].alarms.datapoints_to_alarm",
+            "more than evaluation_minutes 2",
+        ),
+    ],
+)
+def test_alarm_thresholds(alarms: dict[str, Any], path: str, message: str) -> None:
+    _assert(_problems(_api(alarms=alarms)), path, message)

@@ -311,7 +311,8 @@ def test_each_route_alarms_on_p50_p99_5xx_and_throttles_into_the_alert_topic(api
         route: {"p50", "p99", "more", "requests"} for route in ("POST /score", "POST /requests", "GET /requests/{tracking_id}")
     }
     latency = [a for a in alarms if a["Properties"].get("MetricName") == "Latency"]
-    assert {a["Properties"]["ExtendedStatistic"] for a in latency} == {"p50", "p99"}
+    thresholds = {(a["Properties"]["ExtendedStatistic"], a["Properties"]["Threshold"]) for a in latency}
+    assert thresholds == {("p50", 125), ("p99", 600)}  # prod.yaml's apis[0].alarms
     assert all({d["Name"] for d in a["Properties"]["Dimensions"]} == {"ApiName", "Stage", "Resource", "Method"} for a in latency)
 
 
