@@ -86,7 +86,18 @@ class Route:
 
 
 class ScoringApi(Construct):
-    """The API, its functions, queues, table, web ACL, alarms and dashboard."""
+    """The API, its functions, queues, table, web ACL, alarms and dashboard.
+
+    Required: `name` (archive prefix, metric dimension), `resource_prefix` (REST API, function,
+    usage-plan and dashboard names; functions are `<prefix>-<route>`, at most 64 characters),
+    `endpoint`, `request_schema` (a JSON Schema draft 4 document), `max_body_bytes`,
+    `lambda_src` (the folder holding `scoring_api/`), `logs`, `encryption_key` (queues and
+    table), `alert_topic`. Optional, with defaults: `auth` "iam" ("api_key" adds a usage plan);
+    `target_variant` none (the endpoint's weights decide); `throttle_rate` 100 and
+    `throttle_burst` 200 (stage and usage plan); `quota_per_day` none (api_key only);
+    `archive` none (no archive queue); `async_result_ttl_hours` none (no /requests routes);
+    `removal_policy` RETAIN (the results table); `alarms` LatencyAlarms() (P50 150 ms, P99 1 s, 5xx 1%).
+    """
 
     def __init__(
         self,
