@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from config.labeling import Labeling
 from mlops_constructs.guardrails import DeploymentGuardrails, Strategy, platform_rollback_alarms
 from mlops_constructs.instance_types import InstanceTypeError, Purpose, parse_instance_type
 from mlops_constructs.naming import (
@@ -509,7 +510,7 @@ class EnvironmentVpc(VpcPlacementSettings):
 
 
 # Each endpoint is the stack mlops-<env>-<name>; these names belong to the other stacks.
-RESERVED_ENDPOINT_NAMES = frozenset({"foundation", "batch", "network", "release"})
+RESERVED_ENDPOINT_NAMES = frozenset({"foundation", "batch", "network", "release", "labeling"})
 
 
 class Deployment(_Model):
@@ -562,7 +563,8 @@ class Endpoint(_Model):
         if value.lower() in RESERVED_ENDPOINT_NAMES:
             raise ValueError(
                 f"'{value}' is reserved: endpoint stacks are named mlops-<env>-<endpoint>, "
-                "beside mlops-<env>-foundation, mlops-<env>-batch, mlops-<env>-network and mlops-<env>-release"
+                "beside mlops-<env>-foundation, mlops-<env>-batch, mlops-<env>-network, mlops-<env>-release "
+                "and mlops-<env>-labeling"
             )
         return _sagemaker_name(value)
 
@@ -652,6 +654,7 @@ class MlopsConfig(_Model):
     endpoints: list[Endpoint] = Field(default_factory=list)
     batch_transforms: list[BatchTransformSettings] = Field(default_factory=list)
     vpc: EnvironmentVpc | None = Field(default=None, description="default VPC placement of every model; none: no VPC")
+    labeling: Labeling | None = Field(default=None, description="Ground Truth workforce and jobs (config/labeling.py)")
 
     @field_validator("account", mode="before")
     @classmethod
