@@ -23,6 +23,7 @@ from mlops_constructs.log_groups import LogGroupSettings
 from stacks.batch import BatchDependencies, BatchStack
 from stacks.endpoint import EndpointDependencies, EndpointStack
 from stacks.foundation import FoundationStack
+from stacks.labeling import LabelingDependencies, LabelingStack
 from stacks.network import NetworkStack, vpc_placement
 from stacks.release import ReleaseStack
 
@@ -38,6 +39,7 @@ class MlopsStacks:
     batch: BatchStack | None
     network: NetworkStack | None = None
     release: ReleaseStack | None = None
+    labeling: LabelingStack | None = None
 
     @property
     def all(self) -> list[cdk.Stack]:
@@ -47,6 +49,7 @@ class MlopsStacks:
             *([self.release] if self.release else []),
             *self.endpoints.values(),
             *([self.batch] if self.batch else []),
+            *([self.labeling] if self.labeling else []),
         ]
 
 
@@ -124,12 +127,36 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
             default_vpc=vpc_placement(config.vpc),
             env=env,
         )
+    labeling = None
+    if config.labeling is not None:
+        labeling = LabelingStack(
+            app,
+            stack_name(env_name, "labeling"),
+            labeling=config.labeling,
+            env_name=env_name,
+            uses=LabelingDependencies(
+                data_bucket=storage.data,
+                data_key=storage.key,
+                logs_key=foundation.logs_key,
+                log_retention_days=config.logs.retention_days,
+            ),
+            removal_policy=removal_policy(config),
+            repo_root=repo_root,
+            env=env,
+        )
     if network is not None:
         # Models start only once S3 and ECR are reachable from their subnets.
         for dependent in [*endpoints.values(), *([batch] if batch else [])]:
             dependent.add_stack_dependency(network, "SageMaker models reach S3 and ECR through the VPC endpoints")
     stacks = MlopsStacks(
-        app=app, env_name=env_name, foundation=foundation, endpoints=endpoints, batch=batch, network=network, release=release
+        app=app,
+        env_name=env_name,
+        foundation=foundation,
+        endpoints=endpoints,
+        batch=batch,
+        network=network,
+        release=release,
+        labeling=labeling,
     )
     tags = {**config.tags, "mlops:environment": env_name}
     for key, value in tags.items():

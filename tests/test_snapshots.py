@@ -26,6 +26,8 @@ def _stacks_per_env() -> list[tuple[str, str]]:
         cases += [(env, e.name) for e in config.endpoints]
         if config.batch_transforms:
             cases.append((env, "batch"))
+        if config.labeling:
+            cases.append((env, "labeling"))
     return cases
 
 
