@@ -234,3 +234,46 @@ def test_the_job_provider_may_manage_only_its_own_jobs_and_pass_only_the_labelin
     (statement,) = passed
     assert statement.conditions == {"StringEquals": {"iam:PassedToService": ("sagemaker.amazonaws.com",)}}
     assert len(statement.resources) == 1
+
+
+def test_the_lambda_asset_holds_the_labeling_package_and_imports_as_lambda_does(prod: Synthesized) -> None:
+    """Lambda puts the asset's root on sys.path and imports `labeling.<module>`; Powertools comes from the layer."""
+    import subprocess
+    import sys
+
+    template = prod.template_json(STACK)
+    handlers = {
+        f["Properties"]["Handler"]: f["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+        for f in template["Resources"].values()
+        if f["Type"] == "AWS::Lambda::Function" and f["Properties"].get("Handler", "").startswith("labeling.")
+    }
+    assert set(handlers) == {
+        "labeling.pre_annotation.handler",
+        "labeling.post_annotation.handler",
+        "labeling.jobs.on_event",
+        "labeling.jobs.on_schedule",
+    }
+    assert len(set(handlers.values())) == 1  # one asset for the four functions
+    asset = prod.outdir / f"asset.{next(iter(handlers.values()))}"
+    assert sorted(p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file()) == [
+        "labeling/__init__.py",
+        "labeling/jobs.py",
+        "labeling/ner.py",
+        "labeling/post_annotation.py",
+        "labeling/pre_annotation.py",
+        "labeling/s3io.py",
+    ]
+    probe = "; ".join(
+        [f"import sys; sys.path.insert(0, {str(asset)!r})", "import importlib"]
+        + [f"h = importlib.import_module('labeling.{h.split('.')[1]}'); assert callable(h.{h.split('.')[2]})" for h in handlers]
+        + ["print('ok')"]
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", probe],
+        cwd=asset,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PYTHONPATH": str(asset)},
+    )
+    assert result.stdout.strip() == "ok", result.stderr
