@@ -648,3 +648,31 @@ def workteam_topics_accept_sagemaker(model: CloudModel) -> list[str]:
 
 RULES[labeling_jobs_can_run.__name__] = labeling_jobs_can_run
 RULES[workteam_topics_accept_sagemaker.__name__] = workteam_topics_accept_sagemaker
+
+
+_EMAIL_FORMAT = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def cognito_user_names_fit_their_pool(model: CloudModel) -> list[str]:
+    """A user created in a pool signs in with a name of the form the pool allows.
+
+    Source: Amazon Cognito Developer Guide, "User pool attributes" (sign-in options): with
+    `email` as an alias (AliasAttributes) a user name cannot be in email format; with `email`
+    as the user name (UsernameAttributes) the user name must be an email address.
+    """
+    violations = []
+    for user in model.of_type("AWS::Cognito::UserPoolUser"):
+        pool = model.target(str(model.resolve(user.stack, user.properties["UserPoolId"])))
+        name = str(user.properties.get("Username", ""))
+        if pool is None:
+            violations.append(f"{user.stack}/{user.logical_id}: cannot find its user pool")
+            continue
+        where = f"{user.stack}/{user.logical_id}"
+        if "email" in pool.properties.get("AliasAttributes", []) and _EMAIL_FORMAT.match(name):
+            violations.append(f"{where}: user name '{name}' is an email address, but {pool.logical_id} has email as an alias")
+        if "email" in pool.properties.get("UsernameAttributes", []) and not _EMAIL_FORMAT.match(name):
+            violations.append(f"{where}: user name '{name}' is not an email address, which {pool.logical_id} requires")
+    return violations
+
+
+RULES[cognito_user_names_fit_their_pool.__name__] = cognito_user_names_fit_their_pool

@@ -176,6 +176,12 @@ def _labeling_handler_without_pass_role(templates: dict[str, dict[str, Any]]) ->
             _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: "iam:PassRole" not in _actions(s))
 
 
+def _email_as_alias(templates: dict[str, dict[str, Any]]) -> None:
+    for pool in _resources(templates, "AWS::Cognito::UserPool"):
+        pool["Properties"].pop("UsernameAttributes", None)
+        pool["Properties"]["AliasAttributes"] = ["email"]
+
+
 DEFECTS: list[tuple[str, Callable[[dict[str, dict[str, Any]]], None], str, str]] = [
     ("sns_publishers_are_allowed", _deny_only_topic_policy, "cloudwatch.amazonaws.com no sns:Publish", "deny-only topic policy"),
     ("sns_publishers_are_allowed", _topic_key_without_publishers, "does not let cloudwatch.amazonaws.com kms:", "topic key"),
@@ -197,6 +203,7 @@ DEFECTS: list[tuple[str, Callable[[dict[str, dict[str, Any]]], None], str, str]]
         "weights provider grant",
     ),
     ("rollback_alarms_are_metric_alarms", _composite_rollback_alarm, "is a AWS::CloudWatch::CompositeAlarm", "composite"),
+    ("cognito_user_names_fit_their_pool", _email_as_alias, "is an email address, but", "cognito alias"),
     ("labeling_jobs_can_run", _labeling_role_without("lambda:InvokeFunction"), "may not lambda:InvokeFunction", "GT lambdas"),
     ("labeling_jobs_can_run", _labeling_role_without("s3:PutObject"), "may not s3:PutObject under", "GT output"),
     (

@@ -62,7 +62,9 @@ class PrivateWorkforce(Construct):
             self,
             "UserPool",
             self_sign_up_enabled=False,
-            sign_in_aliases=cognito.SignInAliases(username=True, email=True),
+            # Email is the user name (UsernameAttributes), so members are created with their address;
+            # as an alias instead, Cognito would refuse user names in email format.
+            sign_in_aliases=cognito.SignInAliases(email=True),
             sign_in_case_sensitive=False,
             auto_verify=cognito.AutoVerifiedAttrs(email=True),
             standard_attributes=cognito.StandardAttributes(email=cognito.StandardAttribute(required=True, mutable=True)),
