@@ -579,7 +579,8 @@ def labeling_jobs_can_run(model: CloudModel) -> list[str]:
             if not model.role_allows(role, "lambda:InvokeFunction", arn):
                 violations.append(f"{where}: role {role.logical_id} may not lambda:InvokeFunction on {arn}")
         sample = f"{custom.properties['JobName']}-0a1b2c3d"
-        reads = [task["UiConfig"]["UiTemplateS3Uri"], request["LabelCategoryConfigS3Uri"]]
+        config = model.resolve(custom.stack, custom.properties["ConfigPrefix"]).rstrip("/")
+        reads = [f"{config}/{sample}/template.liquid.html", f"{config}/{sample}/label-categories.json"]
         manifest = _dig(request, ("InputConfig", "DataSource", "S3DataSource", "ManifestS3Uri"))
         output = request["OutputConfig"]["S3OutputPath"].rstrip("/")
         reads.append(manifest or f"{output}/{custom.properties['FromJob']}/manifests/output/output.manifest")

@@ -82,7 +82,10 @@ def described(name: str, status: str) -> dict[str, Any]:
 
 def expected_request(properties: dict[str, str], manifest: str | None = None) -> dict[str, Any]:
     request: dict[str, Any] = json.loads(properties["Request"])
-    request["LabelingJobName"] = jobs.job_name(properties)
+    name = request["LabelingJobName"] = jobs.job_name(properties)
+    folder = f"{properties['ConfigPrefix']}{name}"
+    request["LabelCategoryConfigS3Uri"] = f"{folder}/label-categories.json"
+    request["HumanTaskConfig"]["UiConfig"] = {"UiTemplateS3Uri": f"{folder}/template.liquid.html"}
     if manifest:
         request["InputConfig"] = {"DataSource": {"S3DataSource": {"ManifestS3Uri": manifest}}}
     return request
@@ -110,7 +113,9 @@ def clients(sagemaker: tuple[Any, Stubber], s3: Any, monkeypatch: pytest.MonkeyP
 def test_job_names_are_stable_per_settings_and_fit_sagemaker(annotate: dict[str, str]) -> None:
     name = jobs.job_name(annotate)
     assert name == jobs.job_name(dict(annotate, ServiceToken="another-token"))
-    assert name != jobs.job_name(dict(annotate, Template=annotate["Template"] + " "))
+    assert name != jobs.job_name(dict(annotate, LabelCategories='["entity:PERSON"]'))
+    # The template's code is not a setting: a platform upgrade of the page leaves running jobs alone.
+    assert name == jobs.job_name(dict(annotate, Template=annotate["Template"] + " "))
     assert name.startswith("transcript-entities-")
     assert len(name) == len("transcript-entities") + 9 <= 63
 
@@ -127,11 +132,11 @@ def test_create_uploads_the_template_encrypted_then_creates_the_job(
     )
     result = jobs.on_event(_event("Create", annotate))
     assert result == {"PhysicalResourceId": name, "Data": {"JobName": name, "Status": "Created"}}
-    template = _object(s3, annotate["TemplateUri"])
+    template = _object(s3, jobs.config_uri(annotate["ConfigPrefix"], name, jobs.TEMPLATE_FILE))
     assert template["ServerSideEncryption"] == "aws:kms"
     assert template["SSEKMSKeyId"] == annotate["KmsKeyId"]
     assert template["Body"].read().decode() == annotate["Template"]
-    categories = json.loads(_object(s3, annotate["LabelCategoryUri"])["Body"].read())
+    categories = json.loads(_object(s3, jobs.config_uri(annotate["ConfigPrefix"], name, jobs.LABELS_FILE))["Body"].read())
     assert categories["document-version"] == "2018-11-28"
     assert {"label": "entity:PERSON"} in categories["labels"]
     assert {"label": "class:cancellation"} in categories["labels"]
@@ -201,16 +206,22 @@ def test_a_chained_job_whose_source_does_not_exist_fails_the_deploy(
         jobs.on_event(_event("Create", review))
 
 
-def test_an_update_with_the_same_settings_changes_nothing(annotate: dict[str, str], clients: None) -> None:
+def test_an_update_with_the_same_settings_changes_nothing(annotate: dict[str, str], s3: Any, clients: None) -> None:
     name = jobs.job_name(annotate)
     assert jobs.on_event(_event("Update", annotate, name)) == {"PhysicalResourceId": name, "Data": {"JobName": name}}
+    # Only the template's code changed: the running job keeps its page; nothing is uploaded over it.
+    newer = dict(annotate, Template=annotate["Template"].replace("Entities", "Mentions"))
+    assert jobs.on_event(_event("Update", newer, name))["PhysicalResourceId"] == name
+    assert s3.list_objects_v2(Bucket=annotate["OutputPath"].split("/")[2]).get("KeyCount", 0) == 0
 
 
 def test_an_update_with_new_settings_starts_a_new_job(
     annotate: dict[str, str], sagemaker: tuple[Any, Stubber], clients: None
 ) -> None:
     _, stubber = sagemaker
-    changed = dict(annotate, Template=annotate["Template"].replace("Entities", "Mentions"))
+    request = json.loads(annotate["Request"])
+    request["HumanTaskConfig"]["TaskTitle"] = "Mark every mention"
+    changed = dict(annotate, Request=json.dumps(request))
     stubber.add_response(
         "create_labeling_job", {"LabelingJobArn": "arn:aws:sagemaker:eu-west-1:1:labeling-job/x"}, expected_request(changed)
     )

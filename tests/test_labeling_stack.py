@@ -186,8 +186,9 @@ def test_the_create_request_is_valid_against_the_service_model(prod: Synthesized
         assert request["OutputConfig"]["KmsKeyId"].startswith("arn:aws:kms:")
         assert task["PreHumanTaskLambdaArn"].endswith(":function:mlops-prod-labeling-pre-annotation")
         assert task["AnnotationConsolidationConfig"]["AnnotationConsolidationLambdaArn"].endswith("labeling-consolidation")
-        assert task["UiConfig"]["UiTemplateS3Uri"] == properties["TemplateUri"]
-        assert request["LabelCategoryConfigS3Uri"] == properties["LabelCategoryUri"]
+        folder = f"{properties['ConfigPrefix']}{request['LabelingJobName']}/"
+        assert task["UiConfig"]["UiTemplateS3Uri"] == f"{folder}template.liquid.html"
+        assert request["LabelCategoryConfigS3Uri"] == f"{folder}label-categories.json"
 
 
 def test_each_job_carries_its_template_with_the_configured_labels(prod: Synthesized) -> None:

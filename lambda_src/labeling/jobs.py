@@ -3,12 +3,15 @@
 Ground Truth labelling jobs have no CloudFormation resource, and a job can be neither
 changed nor renamed once created (a stopped job's name is never free again). So:
 
-- Create: upload the job's template and label category config (SSE-KMS with the data key,
-  where the job's role reads them), then CreateLabelingJob. The job is named
+- Create: upload the job's template and label category config under a folder of the job's
+  own name (SSE-KMS with the data key, where the job's role reads them; a running job's
+  files are never overwritten), then CreateLabelingJob. The job is named
   `<config name>-<8 hex of its settings>`, so identical settings give the same name.
-- Update: settings that change give a new name: a new job starts with the new settings
-  and CloudFormation then deletes the old resource, which stops the old job. Its labels so
-  far stay in its output manifest. Unchanged settings change nothing.
+- Update: settings that change (task, labels, workers, input, output, Lambdas, role) give a
+  new name: a new job starts with the new settings and CloudFormation then deletes the old
+  resource, which stops the old job. Its labels so far stay in its output manifest. The
+  template's own code is not a setting: a platform upgrade that only changes how the page
+  works leaves running jobs alone and reaches the next job. Unchanged settings change nothing.
 - Delete: StopLabelingJob if the job is still running (a finished job is left as is), and
   forget a chained job that never started.
 - Chaining: a job with `FromJob` reads that job's output manifest. It cannot start before
@@ -46,9 +49,15 @@ def _client(service: str) -> Any:
     return _CLIENTS[service]
 
 
+# Not settings of the job: the provider's token, the name itself, and the template's code.
+_NOT_SETTINGS = ("ServiceToken", "JobName", "Template")
+TEMPLATE_FILE = "template.liquid.html"
+LABELS_FILE = "label-categories.json"
+
+
 def job_name(properties: dict[str, Any]) -> str:
     """`<name>-<8 hex>` from every setting that shapes the job (CloudFormation passes strings)."""
-    settings = {k: properties[k] for k in sorted(properties) if k not in ("ServiceToken", "JobName")}
+    settings = {k: properties[k] for k in sorted(properties) if k not in _NOT_SETTINGS}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     return f"{properties['JobName']}-{digest}"
 
@@ -58,10 +67,17 @@ def output_manifest(output_path: str, job: str) -> str:
     return f"{output_path.rstrip('/')}/{job}/manifests/output/output.manifest"
 
 
+def config_uri(config_prefix: str, name: str, file: str) -> str:
+    """Where a job's template or label config lives: a folder of the job's own name."""
+    return f"{config_prefix.rstrip('/')}/{name}/{file}"
+
+
 def request_for(properties: dict[str, Any], name: str, manifest: str | None) -> dict[str, Any]:
-    """The CreateLabelingJob request: the stack's settings, this job's name, and its input manifest."""
+    """The CreateLabelingJob request: the stack's settings, this job's name, files and input manifest."""
     request: dict[str, Any] = json.loads(properties["Request"])
     request["LabelingJobName"] = name
+    request["LabelCategoryConfigS3Uri"] = config_uri(properties["ConfigPrefix"], name, LABELS_FILE)
+    request["HumanTaskConfig"]["UiConfig"] = {"UiTemplateS3Uri": config_uri(properties["ConfigPrefix"], name, TEMPLATE_FILE)}
     if manifest is not None:
         request["InputConfig"] = {**request.get("InputConfig", {}), "DataSource": {"S3DataSource": {"ManifestS3Uri": manifest}}}
     if "DataSource" not in request.get("InputConfig", {}):
@@ -88,9 +104,10 @@ def start(properties: dict[str, Any], sagemaker: Any, s3: Any) -> dict[str, Any]
     """Create the job now, or park it until the job it reads from has completed."""
     name = job_name(properties)
     key_id = properties["KmsKeyId"]
-    _put(s3, properties["TemplateUri"], properties["Template"], key_id, "text/html")
+    prefix = properties["ConfigPrefix"]
+    _put(s3, config_uri(prefix, name, TEMPLATE_FILE), properties["Template"], key_id, "text/html")
     labels = {"document-version": "2018-11-28", "labels": [{"label": c} for c in json.loads(properties["LabelCategories"])]}
-    _put(s3, properties["LabelCategoryUri"], json.dumps(labels), key_id, "application/json")
+    _put(s3, config_uri(prefix, name, LABELS_FILE), json.dumps(labels), key_id, "application/json")
     source = properties.get("FromJob") or None
     if source is None:
         sagemaker.create_labeling_job(**request_for(properties, name, None))
@@ -101,7 +118,13 @@ def start(properties: dict[str, Any], sagemaker: Any, s3: Any) -> dict[str, Any]
         return {"PhysicalResourceId": name, "Data": {"JobName": name, "Status": "Created"}}
     if status is None:
         raise LabelingJobError(f"{name}: the job it reads from, {source}, does not exist")
-    pending = {"name": name, "from_job": source, "output_path": properties["OutputPath"], "request": properties["Request"]}
+    pending = {
+        "name": name,
+        "from_job": source,
+        "output_path": properties["OutputPath"],
+        "config_prefix": prefix,
+        "request": properties["Request"],
+    }
     _put(s3, pending_uri(properties["PendingPrefix"], name), json.dumps(pending), key_id, "application/json")
     LOG.info("chained job waits", extra={"job": name, "from_job": source, "from_status": status})
     return {"PhysicalResourceId": name, "Data": {"JobName": name, "Status": f"WaitingFor:{source}"}}
@@ -145,7 +168,8 @@ def tick(sagemaker: Any, s3: Any, bucket: str, prefix: str) -> dict[str, list[st
             name, source = pending["name"], pending["from_job"]
             status = _status(sagemaker, source)
             if status == "Completed":
-                request = request_for({"Request": pending["request"]}, name, output_manifest(pending["output_path"], source))
+                settings = {"Request": pending["request"], "ConfigPrefix": pending["config_prefix"]}
+                request = request_for(settings, name, output_manifest(pending["output_path"], source))
                 # ResourceInUse: an earlier tick created it but did not get to delete its marker.
                 with contextlib.suppress(sagemaker.exceptions.ResourceInUse):
                     sagemaker.create_labeling_job(**request)

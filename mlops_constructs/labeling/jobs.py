@@ -12,8 +12,9 @@ What runs where, and who may do what:
   and writes its logs to `/aws/sagemaker/LabelingJobs` streams named after its jobs;
 - the pre-annotation and consolidation Lambdas read `labeling/` with the data key;
 - the handler creates, describes and stops only jobs named after configured jobs, passes
-  only the labelling role, and writes the template, label config and pending chained
-  requests under `labeling/config/` and `labeling/pending/`.
+  only the labelling role, and writes the template and label config (under
+  `labeling/config/<job name>/`, never overwriting a running job's) and pending chained
+  requests (`labeling/pending/`).
 
 Output is encrypted with the data key (OutputConfig.KmsKeyId). A volume key has no place in
 a custom-task job: CreateLabelingJob takes VolumeKmsKeyId only inside
@@ -255,9 +256,8 @@ class LabelingJobs(Construct):
                     "JobName": job.name,
                     "Request": stack.to_json_string(request),
                     "Template": job.template.render(),
-                    "TemplateUri": f"{bucket_uri}{CONFIG_PREFIX}{job.name}/template.liquid.html",
                     "LabelCategories": stack.to_json_string(list(job.label_categories)),
-                    "LabelCategoryUri": f"{bucket_uri}{CONFIG_PREFIX}{job.name}/label-categories.json",
+                    "ConfigPrefix": f"{bucket_uri}{CONFIG_PREFIX}",
                     "KmsKeyId": data_key.key_arn,
                     "OutputPath": f"{bucket_uri}{OUTPUT_PREFIX}",
                     "PendingPrefix": f"{bucket_uri}{PENDING_PREFIX}",
@@ -272,10 +272,10 @@ class LabelingJobs(Construct):
         return self.jobs[name].get_att_string("JobName")
 
     def _request(self, job: LabelingJobSpec, bucket_uri: str, workteam_arn: str, key_arn: str) -> dict[str, Any]:
-        """CreateLabelingJob's request less the name (and the input of a chained job): the handler adds those."""
+        """CreateLabelingJob's request less what the handler adds: the name, the template and label
+        config locations (a folder per job name) and a chained job's input."""
         task: dict[str, Any] = {
             "WorkteamArn": workteam_arn,
-            "UiConfig": {"UiTemplateS3Uri": f"{bucket_uri}{CONFIG_PREFIX}{job.name}/template.liquid.html"},
             "PreHumanTaskLambdaArn": self.pre_annotation.function_arn,
             "TaskKeywords": list(job.task_keywords),
             "TaskTitle": job.task_title,
@@ -299,7 +299,6 @@ class LabelingJobs(Construct):
             "LabelAttributeName": job.label_attribute,
             "OutputConfig": {"S3OutputPath": f"{bucket_uri}{OUTPUT_PREFIX}", "KmsKeyId": key_arn},
             "RoleArn": self.role.role_arn,
-            "LabelCategoryConfigS3Uri": f"{bucket_uri}{CONFIG_PREFIX}{job.name}/label-categories.json",
             "HumanTaskConfig": task,
         }
         if input_config:
