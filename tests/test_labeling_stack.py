@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -278,3 +279,97 @@ def test_the_lambda_asset_holds_the_labeling_package_and_imports_as_lambda_does(
         env={"PYTHONPATH": str(asset)},
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def _labeling_only(workforce: dict[str, Any], **job: Any) -> Any:
+    import yaml
+
+    from config.loader import parse_config
+
+    data = {
+        "account": "333333333333",
+        "region": "eu-west-1",
+        "removal_policy": "destroy",
+        "labeling": {
+            "workforce": workforce,
+            "jobs": [
+                {
+                    "name": "tickets",
+                    "input_manifest": "labeling/tickets/input.manifest",
+                    "label_attribute": "ticket-entities",
+                    "entity_labels": ["PRODUCT"],
+                    "task": {"title": "Mark products", "description": "Select each product name."},
+                    **job,
+                }
+            ],
+        },
+    }
+    return parse_config(yaml.safe_dump(data))
+
+
+@pytest.fixture(scope="module")
+def public(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    from stacks.mlops_app import create_app
+
+    config = _labeling_only({"type": "public"}, price={"cents": 3, "tenth_fractions_of_a_cent": 6}, data_free_of_pii=True)
+    outdir = tmp_path_factory.mktemp("cdk-public")
+    stacks = create_app("public", outdir=str(outdir), config=config)
+    stacks.app.synth()
+    return Synthesized(env="public", stacks=stacks, outdir=outdir)
+
+
+def test_a_public_workforce_gets_no_user_pool_and_pays_per_task(public: Synthesized) -> None:
+    template = public.template("mlops-public-labeling")
+    template.resource_count_is("AWS::Cognito::UserPool", 0)
+    template.resource_count_is("AWS::SageMaker::Workteam", 0)
+    properties = job_properties(public, "tickets")
+    request = handler.request_for(properties, handler.job_name(properties), None)
+    task = request["HumanTaskConfig"]
+    assert task["WorkteamArn"] == "arn:aws:sagemaker:eu-west-1:394669845002:workteam/public-crowd/default"
+    assert task["PublicWorkforceTaskPrice"] == {"AmountInUsd": {"Dollars": 0, "Cents": 3, "TenthFractionsOfACent": 6}}
+    assert request["InputConfig"]["DataAttributes"] == {"ContentClassifiers": ["FreeOfPersonallyIdentifiableInformation"]}
+    shape = botocore.session.get_session().get_service_model("sagemaker").operation_model("CreateLabelingJob").input_shape
+    report = ParamValidator().validate(request, shape)
+    assert not report.has_errors(), report.generate_report()
+
+
+def test_the_jobs_construct_reports_every_bad_prop_at_once() -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_s3 as s3
+
+    from mlops_constructs.labeling.jobs import LabelingJobs, LabelingJobSpec
+    from mlops_constructs.log_groups import LogGroupSettings
+    from mlops_constructs.validation import PropsError
+
+    stack = cdk.Stack(cdk.App(), "Test", env=cdk.Environment(account="111111111111", region="eu-west-1"))
+    key = kms.Key(stack, "Key")
+    spec = LabelingJobSpec(
+        name="a",
+        label_attribute="a",
+        template=NerTemplate(title="t", description="d", entity_labels=["X"]),
+        label_categories=["entity:X"],
+        task_title="t",
+        task_description="d",
+        task_keywords=["text"],
+        time_limit_seconds=60,
+        workers_per_object=1,
+        input_manifest_key="elsewhere/in.manifest",
+    )
+    with pytest.raises(PropsError) as caught:
+        LabelingJobs(
+            stack,
+            "Jobs",
+            jobs=[spec, dataclasses.replace(spec, name="b", input_manifest_key=None, from_job="c")],
+            workteam_arn="arn:aws:sagemaker:eu-west-1:111111111111:workteam/private-crowd/t",
+            data_bucket=s3.Bucket(stack, "Data"),
+            data_key=key,
+            logs=LogGroupSettings(encryption_key=key, retention_days=2),
+            lambda_src="lambda_src",
+        )
+    assert caught.value.problems == [
+        "jobs[0].input_manifest_key: must lie under labeling/ (the role reads only there)",
+        "jobs[1].from_job: 'c' is not an earlier job",
+        "logs.retention_days: log retention 2 days: CloudWatch Logs accepts 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, "
+        "365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653",
+    ]
