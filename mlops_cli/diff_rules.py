@@ -55,6 +55,10 @@ STATEFUL_RULES: tuple[StatefulRule, ...] = (
     ),
     StatefulRule("AWS::SNS::Topic", "subscriptions that people confirmed are lost and must be confirmed again"),
     StatefulRule(
+        "AWS::SageMaker::Workforce",
+        "the worker portal and its sign-in go with it; an account has one private workforce per region",
+    ),
+    StatefulRule(
         "AWS::SageMaker::Workteam",
         "the labelling team and its worker-portal sign-in go with it; its fixed name collides with itself on replacement",
     ),

@@ -88,6 +88,7 @@ class LabelingStack(cdk.Stack):
             self.workforce = PrivateWorkforce(
                 self,
                 "Workforce",
+                workforce_name=f"mlops-{env_name}-workforce",
                 workteam_name=workteam_name(env_name),
                 domain_prefix=f"mlops-{env_name}-{self.account}-labeling",
                 members=workforce.members,

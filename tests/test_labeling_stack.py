@@ -90,6 +90,16 @@ def test_the_app_client_has_a_secret_and_the_pool_a_domain(labeling: assertions.
     labeling.has_resource_properties("AWS::Cognito::UserPoolDomain", {"Domain": "mlops-prod-222222222222-labeling"})
 
 
+def test_the_private_workforce_is_made_from_the_pool_and_its_client(labeling: assertions.Template) -> None:
+    workforce = _only(labeling, "AWS::SageMaker::Workforce")
+    assert workforce["Properties"]["WorkforceName"] == "mlops-prod-workforce"
+    assert set(workforce["Properties"]["CognitoConfig"]) == {"UserPool", "ClientId"}
+    workteam = _only(labeling, "AWS::SageMaker::Workteam")
+    assert workteam["Properties"]["WorkforceName"] == "mlops-prod-workforce"
+    (workforce_id,) = labeling.find_resources("AWS::SageMaker::Workforce")
+    assert workforce_id in workteam["DependsOn"]
+
+
 def test_the_workteam_binds_the_pool_group_and_client_and_notifies_through_an_encrypted_topic(
     labeling: assertions.Template,
 ) -> None:

@@ -54,6 +54,7 @@ LABELING = {
     "WorkforceUserPool861D9C0F": "AWS::Cognito::UserPool",
     "WorkforceNotificationKey7B9A265C": "AWS::KMS::Key",
     "WorkforceNotificationsABA5E341": "AWS::SNS::Topic",
+    "Workforce659573B2": "AWS::SageMaker::Workforce",
     "WorkforceWorkteam2EF67918": "AWS::SageMaker::Workteam",
     "JobsPreAnnotationLogs40FF9AC1": "AWS::Logs::LogGroup",
     "JobsPreAnnotation3D63A9C3": "AWS::Lambda::Function",

@@ -6,11 +6,12 @@
   email only. It is stateful: its ID is in every worker's identity, so it is retained,
   deletion-protected where the environment retains resources, and its logical ID is pinned
   (tests/test_stateful_ids.py).
-- The workteam binds one user group of that pool through the app client (SageMaker API
-  reference, CognitoMemberDefinition). An account and region has a single private workforce:
-  the first workteam with a Cognito member definition creates it from this pool, and a
-  second pool cannot join it (SageMaker Developer Guide, "Create a private workforce
-  (Amazon Cognito)").
+- The private workforce (AWS::SageMaker::Workforce) is made from this pool and app client,
+  and the workteam binds one user group of the pool (SageMaker API reference,
+  CognitoMemberDefinition). An account has one private workforce per region
+  (CreateWorkforce: "This operation will return an error if a workforce already exists in
+  the Region"), so an account that already has one (say, made in the console) must delete
+  it, or the deploy fails.
 - "New work" notifications go to an SNS topic encrypted with its own key; SageMaker
   publishes to it, so the topic policy and the key allow sagemaker.amazonaws.com for this
   account's workteams only (SNS Developer Guide, "Enable compatibility between event sources
@@ -43,6 +44,7 @@ class PrivateWorkforce(Construct):
         scope: Construct,
         id: str,
         *,
+        workforce_name: str,
         workteam_name: str,
         domain_prefix: str,
         members: Sequence[str],
@@ -153,10 +155,20 @@ class PrivateWorkforce(Construct):
                 conditions=conditions,
             )
         )
-        self.workteam = sagemaker.CfnWorkteam(
+        self.workforce = sagemaker.CfnWorkforce(
+            self,
+            "Workforce",
+            workforce_name=workforce_name,
+            cognito_config=sagemaker.CfnWorkforce.CognitoConfigProperty(
+                user_pool=self.user_pool.user_pool_id, client_id=self.client.user_pool_client_id
+            ),
+        )
+        self.workforce.node.add_dependency(self.domain)  # the worker portal signs in through the domain
+        self.workteam: sagemaker.CfnWorkteam = sagemaker.CfnWorkteam(
             self,
             "Workteam",
             workteam_name=workteam_name,
+            workforce_name=workforce_name,
             description=description,
             member_definitions=[
                 sagemaker.CfnWorkteam.MemberDefinitionProperty(
@@ -171,7 +183,7 @@ class PrivateWorkforce(Construct):
                 notification_topic_arn=self.topic.topic_arn
             ),
         )
-        self.workteam.node.add_dependency(self.domain)  # the worker portal signs in through the domain
+        self.workteam.node.add_dependency(self.workforce)
 
     @property
     def workteam_arn(self) -> str:
