@@ -189,3 +189,18 @@ def test_an_annotator_marks_spans_in_chromium_and_the_answer_consolidates_in_cod
     ]
     assert label["relations"] == [{"head": 0, "tail": 2, "type": "lives_in", "votes": 1}]
     assert label["document_class"]["label"] == "relocation"
+
+
+def test_the_shipped_templates_use_only_what_the_pre_annotation_lambda_provides(prod: Any) -> None:
+    """Every prod job's uploaded template renders with strict Liquid on real task input."""
+    from liquid import StrictUndefined
+
+    from tests.labeling_fixtures import job_properties
+
+    env = Environment(autoescape=True, undefined=StrictUndefined)
+    env.filters["skip_autoescape"] = lambda value: Markup(str(value))
+    for job in ("transcript-entities", "transcript-entities-review"):
+        template = job_properties(prod, job)["Template"]
+        page = str(env.from_string(template).render(task={"input": task_input()}))
+        assert '<script type="application/json" id="mlops-task">{"text": ' in page
+        assert page.count("<crowd-form>") == 1
