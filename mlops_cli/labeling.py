@@ -3,7 +3,8 @@
 manifest: writes a Ground Truth input manifest, one JSON object per line (Developer Guide,
 "Input data": a line holds the text itself as `source`, or an S3 object's URI as
 `source-ref`; a line may be at most 100 KB). From a folder, every `*.txt` file becomes an
-object next to the manifest and a `source-ref` line; from a CSV, each row's text column
+object next to the manifest and a `source-ref` line (or, for a local --to, a `source` line
+with the text); from a CSV, each row's text column
 becomes a `source` line (or a column of s3:// URIs becomes `source-ref` lines). Rows are
 checked as they stream through; a problem names the file or row and nothing is written
 to S3 until every line is good.
@@ -79,11 +80,12 @@ def folder_items(folder: Path, target: Destination) -> Iterator[Item]:
     if not files:
         raise CliError(f"{folder}: no *.txt files")
     for path in files:
-        if not _text_of(path).strip():
+        text = _text_of(path)
+        if not text.strip():
             raise CliError(f"{path}: empty text (nothing to label)")
         relative = path.relative_to(folder).as_posix()
-        if target.bucket is None:
-            yield Item({"source-ref": path.resolve().as_uri()})
+        if target.bucket is None:  # a local manifest (to look at, or upload by hand): the texts inline
+            yield Item({"source": text})
         else:
             key = target.object_key(relative)
             yield Item({"source-ref": f"s3://{target.bucket}/{key}"}, (path, key))

@@ -73,6 +73,19 @@ def test_a_folder_becomes_uploaded_texts_and_source_ref_lines(
     assert task["text"] == "東京の田中さん 🙂"
 
 
+def test_a_folder_to_a_local_file_puts_the_texts_inline(tmp_path: Path) -> None:
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    (folder / "b.txt").write_text("second", encoding="utf-8")
+    (folder / "a.txt").write_text("\ufefffirst 🙂", encoding="utf-8")  # a byte-order mark is not text
+    target = tmp_path / "input.manifest"
+    assert labeling.write_manifest(folder, str(target)).lines == 2
+    assert [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()] == [
+        {"source": "first 🙂"},
+        {"source": "second"},
+    ]
+
+
 def test_a_csv_column_becomes_source_lines_with_its_text_intact(tmp_path: Path) -> None:
     path = tmp_path / "calls.csv"
     texts = ['She said "cancel it",\nthen hung up.', "Zoe\u0301 from Zürich", "   leading spaces stay"]
