@@ -238,7 +238,7 @@ class LabelingJobs(Construct):
             on_event_handler=handler,
             log_group=logs.log_group(self, "FrameworkLogs", f"/aws/lambda/{stack.stack_name}-labeling-framework"),
         )
-        self._acknowledge(stack, [handler, *starters[1:], self.pre_annotation, self.consolidation])
+        self._acknowledge(stack, [handler, self.pre_annotation, self.consolidation])
 
         # --- one resource per job -----------------------------------------------------------------
         bucket_uri = f"s3://{data_bucket.bucket_name}/"
@@ -336,25 +336,13 @@ class LabelingJobs(Construct):
                 "AwsSolutions-L1",
                 "The provider framework's own function uses the runtime aws-cdk-lib pins; ours use Python 3.13.",
             ),
-            NagAck(
-                "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-                "CDK's key grants name the GenerateDataKey family on the one data key; no other key is named.",
-            ),
-            NagAck(
-                "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
-                "CDK's key grants name the ReEncrypt family on the one data key; no other key is named.",
-            ),
-            NagAck(
-                "AwsSolutions-IAM5[Resource::*]",
-                "cloudwatch:PutMetricData (namespace-conditioned) and X-Ray calls support no resource-level permissions.",
-            ),
         )
-        framework = self.provider.node.try_find_child("framework-onEvent")
-        for fn in [*functions, *([framework] if isinstance(framework, lambda_.Function) else [])]:
+        for fn in functions:
             acknowledge(
                 self,
                 NagAck(
                     f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(fn.node.default_child)}.Arn>:*]",  # type: ignore[arg-type]
-                    "Invoking a function by ARN with any version qualifier (`<arn>:*`); the grant names this one function.",
+                    "Invoking a function by ARN with any version qualifier (`<arn>:*`): the labelling role invokes "
+                    "the Ground Truth Lambdas, the provider framework the handler; the grant names this one function.",
                 ),
             )
