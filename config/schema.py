@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from config.apis import Api, api_issues
+from config.labeling import Labeling
 from mlops_constructs.guardrails import DeploymentGuardrails, Strategy, platform_rollback_alarms
 from mlops_constructs.instance_types import InstanceTypeError, Purpose, parse_instance_type
 from mlops_constructs.naming import (
@@ -510,7 +511,7 @@ class EnvironmentVpc(VpcPlacementSettings):
 
 
 # Each endpoint is the stack mlops-<env>-<name>; these names belong to the other stacks.
-RESERVED_ENDPOINT_NAMES = frozenset({"foundation", "batch", "network", "release"})
+RESERVED_ENDPOINT_NAMES = frozenset({"foundation", "batch", "network", "release", "labeling"})
 
 
 class Deployment(_Model):
@@ -563,7 +564,8 @@ class Endpoint(_Model):
         if value.lower() in RESERVED_ENDPOINT_NAMES:
             raise ValueError(
                 f"'{value}' is reserved: endpoint stacks are named mlops-<env>-<endpoint>, "
-                "beside mlops-<env>-foundation, mlops-<env>-batch, mlops-<env>-network and mlops-<env>-release"
+                "beside mlops-<env>-foundation, mlops-<env>-batch, mlops-<env>-network, mlops-<env>-release "
+                "and mlops-<env>-labeling"
             )
         return _sagemaker_name(value)
 
@@ -654,6 +656,7 @@ class MlopsConfig(_Model):
     batch_transforms: list[BatchTransformSettings] = Field(default_factory=list)
     vpc: EnvironmentVpc | None = Field(default=None, description="default VPC placement of every model; none: no VPC")
     apis: list[Api] = Field(default_factory=list, description="scoring APIs in front of endpoints (config/apis.py)")
+    labeling: Labeling | None = Field(default=None, description="Ground Truth workforce and jobs (config/labeling.py)")
 
     @field_validator("account", mode="before")
     @classmethod

@@ -19,6 +19,7 @@ Adding a command group is one module and one line here:
 
     # below
     cli.add_command(weights.group)
+cli.add_command(labeling.group)
 
 Commands return their exit code (0 ok, 1 a gate failed); `CliError` and a missing file
 are reported as one line on stderr with exit 2, as is a usage error. Every command's
@@ -32,7 +33,7 @@ from collections.abc import Sequence
 
 import click
 
-from mlops_cli.commands import batch, diff, model, qa, weights
+from mlops_cli.commands import batch, diff, labeling, model, qa, weights
 from mlops_cli.console import err, examples
 from mlops_cli.errors import CliError
 
@@ -47,10 +48,11 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
         "mlops qa compare v1.jsonl v2.jsonl --max-flip-rate 0.02",
         "mlops diff --base origin/main --env all --format markdown",
         "mlops weights set --env prod caller-risk champion=80 challenger=20",
+        "mlops labeling status --env prod",
     ),
 )
 def cli() -> None:
-    """SageMaker MLOps helpers: models, offline QA, batch transforms, CI diffs."""
+    """SageMaker MLOps helpers: models, offline QA, batch transforms, CI diffs, labelling."""
 
 
 cli.add_command(model.group)
@@ -58,6 +60,7 @@ cli.add_command(qa.group)
 cli.add_command(batch.group)
 cli.add_command(diff.diff)
 cli.add_command(weights.group)
+cli.add_command(labeling.group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -55,6 +55,18 @@ STATEFUL_RULES: tuple[StatefulRule, ...] = (
     ),
     StatefulRule("AWS::SNS::Topic", "subscriptions that people confirmed are lost and must be confirmed again"),
     StatefulRule(
+        "AWS::SageMaker::Workforce",
+        "the worker portal and its sign-in go with it; an account has one private workforce per region",
+    ),
+    StatefulRule(
+        "AWS::SageMaker::Workteam",
+        "the labelling team and its worker-portal sign-in go with it; its fixed name collides with itself on replacement",
+    ),
+    StatefulRule(
+        "Custom::LabelingJob",
+        "the running labelling job is stopped; a new one starts over on every object and annotators' work in progress is lost",
+    ),
+    StatefulRule(
         "AWS::StepFunctions::StateMachine",
         "execution history is lost and the fixed name collides with itself on replacement",
     ),

@@ -23,6 +23,7 @@ from mlops_constructs.log_groups import LogGroupSettings
 from stacks.batch import BatchDependencies, BatchStack
 from stacks.endpoint import EndpointDependencies, EndpointStack
 from stacks.foundation import FoundationStack
+from stacks.labeling import LabelingDependencies, LabelingStack
 from stacks.network import NetworkStack, vpc_placement
 from stacks.release import ReleaseStack
 
@@ -42,6 +43,7 @@ class MlopsStacks:
     network: NetworkStack | None = None
     release: ReleaseStack | None = None
     apis: dict[str, ApiStack] = field(default_factory=dict)
+    labeling: LabelingStack | None = None
 
     @property
     def all(self) -> list[cdk.Stack]:
@@ -52,6 +54,7 @@ class MlopsStacks:
             *self.endpoints.values(),
             *([self.batch] if self.batch else []),
             *self.apis.values(),
+            *([self.labeling] if self.labeling else []),
         ]
 
 
@@ -129,6 +132,23 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
             default_vpc=vpc_placement(config.vpc),
             env=env,
         )
+    labeling = None
+    if config.labeling is not None:
+        labeling = LabelingStack(
+            app,
+            stack_name(env_name, "labeling"),
+            labeling=config.labeling,
+            env_name=env_name,
+            uses=LabelingDependencies(
+                data_bucket=storage.data,
+                data_key=storage.key,
+                logs_key=foundation.logs_key,
+                log_retention_days=config.logs.retention_days,
+            ),
+            removal_policy=removal_policy(config),
+            repo_root=repo_root,
+            env=env,
+        )
     if network is not None:
         # Models start only once S3 and ECR are reachable from their subnets.
         for dependent in [*endpoints.values(), *([batch] if batch else [])]:
@@ -142,6 +162,7 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
         network=network,
         release=release,
         apis=_api_stacks(app, config, env_name, foundation, endpoints, env, repo_root),
+        labeling=labeling,
     )
     tags = {**config.tags, "mlops:environment": env_name}
     for key, value in tags.items():

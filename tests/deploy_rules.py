@@ -686,3 +686,147 @@ RULES.update(
         )
     }
 )
+# --- Ground Truth labelling ----------------------------------------------------------------------
+
+
+def _s3_object_arn(model: CloudModel, uri: str) -> str:
+    """`s3://<bucket>/<key>` as the object ARN policies name (a bucket reference becomes its Arn)."""
+    rest = uri.removeprefix("s3://")
+    marker = re.match(r"^(\{\{[^}]+\}\})/(.*)$", rest)  # a reference holds a '/' of its own
+    bucket, key = (marker[1], marker[2]) if marker else tuple(rest.split("/", 1))
+    target = model.target(bucket)
+    return f"{target.att('Arn')}/{key}" if target is not None else f"arn:{model.partition}:s3:::{bucket}/{key}"
+
+
+def _labeling_requests(model: CloudModel) -> Iterator[tuple[Resource, dict[str, Any]]]:
+    for custom in model.of_type("Custom::LabelingJob"):
+        yield custom, json.loads(model.resolve(custom.stack, custom.properties["Request"]))
+
+
+def labeling_jobs_can_run(model: CloudModel) -> list[str]:
+    """Each `Custom::LabelingJob` names a role and Lambdas that let the job run, and a handler that may create it.
+
+    - The role SageMaker assumes must invoke the pre-annotation and consolidation Lambdas
+      (Developer Guide, "Required permissions to use AWS Lambda with Ground Truth"), read the
+      input manifest, the UI template and the label category config, write the output path,
+      and use the output key for both (CreateLabelingJob API reference, RoleArn and
+      OutputConfig.KmsKeyId; S3 User Guide, SSE-KMS needs kms:GenerateDataKey and kms:Decrypt).
+    - It writes its logs to /aws/sagemaker/LabelingJobs in streams named after the job
+      (Developer Guide, "Log groups and streams that Amazon SageMaker AI sends to CloudWatch Logs").
+    - The Lambdas read the text objects and the annotation payload under the data prefix
+      with the same key (Developer Guide, post-annotation Lambda: `payload.s3Uri`).
+    - The caller must create the job and pass the role to SageMaker (iam:PassRole).
+    """
+    violations = []
+    for custom, request in _labeling_requests(model):
+        where = f"{custom.stack}/{custom.logical_id}"
+        role = model.role_for_arn(request["RoleArn"])
+        if role is None:
+            violations.append(f"{where}: cannot find the job's role")
+            continue
+        if "sagemaker.amazonaws.com" not in model.trusted_services(role):
+            violations.append(f"{where}: role {role.logical_id} is not trusted by sagemaker.amazonaws.com")
+        task = request["HumanTaskConfig"]
+        functions = [task["PreHumanTaskLambdaArn"], task["AnnotationConsolidationConfig"]["AnnotationConsolidationLambdaArn"]]
+        for arn in functions:
+            if not model.role_allows(role, "lambda:InvokeFunction", arn):
+                violations.append(f"{where}: role {role.logical_id} may not lambda:InvokeFunction on {arn}")
+        sample = f"{custom.properties['JobName']}-0a1b2c3d"
+        config = model.resolve(custom.stack, custom.properties["ConfigPrefix"]).rstrip("/")
+        reads = [f"{config}/{sample}/template.liquid.html", f"{config}/{sample}/label-categories.json"]
+        manifest = _dig(request, ("InputConfig", "DataSource", "S3DataSource", "ManifestS3Uri"))
+        output = request["OutputConfig"]["S3OutputPath"].rstrip("/")
+        reads.append(manifest or f"{output}/{custom.properties['FromJob']}/manifests/output/output.manifest")
+        for uri in reads:
+            if not model.role_allows(role, "s3:GetObject", _s3_object_arn(model, uri)):
+                violations.append(f"{where}: role {role.logical_id} may not s3:GetObject on {uri}")
+        if not model.role_allows(
+            role, "s3:PutObject", _s3_object_arn(model, f"{output}/{sample}/manifests/output/output.manifest")
+        ):
+            violations.append(f"{where}: role {role.logical_id} may not s3:PutObject under {output}")
+        key = model.target(request["OutputConfig"].get("KmsKeyId", ""))
+        if key is not None:
+            for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                if not model.role_can_use_key(role, key, action):
+                    violations.append(f"{where}: role {role.logical_id} may not {action} on output key {key.logical_id}")
+        stream = _log_arn(model, "/aws/sagemaker/LabelingJobs", f"{sample}/worker-1")
+        if not model.role_allows(role, "logs:PutLogEvents", stream):
+            violations.append(f"{where}: role {role.logical_id} may not logs:PutLogEvents on {stream}")
+        for arn in functions:
+            function = model.target(arn)
+            fn_role = model.role_for_arn(model.resolve(function.stack, function.properties["Role"])) if function else None
+            if fn_role is None:
+                violations.append(f"{where}: cannot find the role of {arn}")
+                continue
+            text = _s3_object_arn(model, (manifest or f"{output}/x").rsplit("/", 1)[0] + "/object.txt")
+            if not model.role_allows(fn_role, "s3:GetObject", text):
+                violations.append(f"{where}: {function.logical_id}'s role may not s3:GetObject on {text}")  # type: ignore[union-attr]
+            if key is not None and not model.role_can_use_key(fn_role, key, "kms:Decrypt"):
+                violations.append(f"{where}: {function.logical_id}'s role may not kms:Decrypt with {key.logical_id}")  # type: ignore[union-attr]
+        caller = _provider_handler_role(model, custom)
+        if caller is None:
+            violations.append(f"{where}: cannot find the provider's handler role")
+            continue
+        job_arn = model.arn("sagemaker", f"labeling-job/{sample.lower()}")
+        if not model.role_allows(caller, "sagemaker:CreateLabelingJob", job_arn):
+            violations.append(f"{where}: the handler's role {caller.logical_id} may not sagemaker:CreateLabelingJob on {job_arn}")
+        if not model.role_allows(caller, "iam:PassRole", role.att("Arn"), {"iam:PassedToService": "sagemaker.amazonaws.com"}):
+            violations.append(f"{where}: the handler's role {caller.logical_id} may not pass {role.logical_id} to SageMaker")
+    return violations
+
+
+def workteam_topics_accept_sagemaker(model: CloudModel) -> list[str]:
+    """A workteam's notification topic lets SageMaker publish, through its policy and its key.
+
+    Source: SageMaker Developer Guide, "Create and manage Amazon SNS topics for your work teams"
+    (SageMaker publishes new-task notifications); an encrypted topic's key must let the
+    publishing service use it (SNS Developer Guide, "Enable compatibility between event
+    sources from AWS services and encrypted topics").
+    """
+    violations = []
+    for workteam in model.of_type("AWS::SageMaker::Workteam"):
+        arn = _dig(workteam.properties, ("NotificationConfiguration", "NotificationTopicArn"))
+        if arn is None:
+            continue
+        name = workteam.properties.get("WorkteamName", workteam.logical_id)
+        source = model.arn("sagemaker", f"workteam/private-crowd/{name}")
+        violations += _publish_problems(
+            model,
+            model.resolve(workteam.stack, arn),
+            "sagemaker.amazonaws.com",
+            source,
+            f"{workteam.stack}/{workteam.logical_id}",
+        )
+    return violations
+
+
+RULES[labeling_jobs_can_run.__name__] = labeling_jobs_can_run
+RULES[workteam_topics_accept_sagemaker.__name__] = workteam_topics_accept_sagemaker
+
+
+_EMAIL_FORMAT = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def cognito_user_names_fit_their_pool(model: CloudModel) -> list[str]:
+    """A user created in a pool signs in with a name of the form the pool allows.
+
+    Source: Amazon Cognito Developer Guide, "User pool attributes" (sign-in options): with
+    `email` as an alias (AliasAttributes) a user name cannot be in email format; with `email`
+    as the user name (UsernameAttributes) the user name must be an email address.
+    """
+    violations = []
+    for user in model.of_type("AWS::Cognito::UserPoolUser"):
+        pool = model.target(str(model.resolve(user.stack, user.properties["UserPoolId"])))
+        name = str(user.properties.get("Username", ""))
+        if pool is None:
+            violations.append(f"{user.stack}/{user.logical_id}: cannot find its user pool")
+            continue
+        where = f"{user.stack}/{user.logical_id}"
+        if "email" in pool.properties.get("AliasAttributes", []) and _EMAIL_FORMAT.match(name):
+            violations.append(f"{where}: user name '{name}' is an email address, but {pool.logical_id} has email as an alias")
+        if "email" in pool.properties.get("UsernameAttributes", []) and not _EMAIL_FORMAT.match(name):
+            violations.append(f"{where}: user name '{name}' is not an email address, which {pool.logical_id} requires")
+    return violations
+
+
+RULES[cognito_user_names_fit_their_pool.__name__] = cognito_user_names_fit_their_pool

@@ -156,6 +156,34 @@ def _composite_rollback_alarm(templates: dict[str, dict[str, Any]]) -> None:
             alarms[0] = {"AlarmName": {"Ref": composites[0]}}
 
 
+def _labeling_role_without(action: str) -> Callable[[dict[str, dict[str, Any]]], None]:
+    def mutate(templates: dict[str, dict[str, Any]]) -> None:
+        for policy in _resources(templates, "AWS::IAM::Policy"):
+            if "JobsRole" in json.dumps(policy["Properties"]["Roles"]):
+                _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: action not in _actions(s))
+
+    return mutate
+
+
+def _workteam_key_without_sagemaker(templates: dict[str, dict[str, Any]]) -> None:
+    for key in _resources(templates, "AWS::KMS::Key"):
+        _drop_statements(
+            key["Properties"]["KeyPolicy"], lambda s: "sagemaker.amazonaws.com" not in json.dumps(s.get("Principal"))
+        )
+
+
+def _labeling_handler_without_pass_role(templates: dict[str, dict[str, Any]]) -> None:
+    for policy in _resources(templates, "AWS::IAM::Policy"):
+        if "JobsHandler" in json.dumps(policy["Properties"]["Roles"]):
+            _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: "iam:PassRole" not in _actions(s))
+
+
+def _email_as_alias(templates: dict[str, dict[str, Any]]) -> None:
+    for pool in _resources(templates, "AWS::Cognito::UserPool"):
+        pool["Properties"].pop("UsernameAttributes", None)
+        pool["Properties"]["AliasAttributes"] = ["email"]
+
+
 DEFECTS: list[tuple[str, Callable[[dict[str, dict[str, Any]]], None], str, str]] = [
     ("sns_publishers_are_allowed", _deny_only_topic_policy, "cloudwatch.amazonaws.com no sns:Publish", "deny-only topic policy"),
     ("sns_publishers_are_allowed", _topic_key_without_publishers, "does not let cloudwatch.amazonaws.com kms:", "topic key"),
@@ -177,6 +205,23 @@ DEFECTS: list[tuple[str, Callable[[dict[str, dict[str, Any]]], None], str, str]]
         "weights provider grant",
     ),
     ("rollback_alarms_are_metric_alarms", _composite_rollback_alarm, "is a AWS::CloudWatch::CompositeAlarm", "composite"),
+    ("cognito_user_names_fit_their_pool", _email_as_alias, "is an email address, but", "cognito alias"),
+    ("labeling_jobs_can_run", _labeling_role_without("lambda:InvokeFunction"), "may not lambda:InvokeFunction", "GT lambdas"),
+    ("labeling_jobs_can_run", _labeling_role_without("s3:PutObject"), "may not s3:PutObject under", "GT output"),
+    (
+        "labeling_jobs_can_run",
+        _labeling_role_without("kms:GenerateDataKey"),
+        "may not kms:GenerateDataKey on output key",
+        "GT key",
+    ),
+    ("labeling_jobs_can_run", _labeling_role_without("logs:PutLogEvents"), "may not logs:PutLogEvents", "GT logs"),
+    ("labeling_jobs_can_run", _labeling_handler_without_pass_role, "may not pass", "GT pass role"),
+    (
+        "workteam_topics_accept_sagemaker",
+        _workteam_key_without_sagemaker,
+        "does not let sagemaker.amazonaws.com kms:",
+        "workteam key",
+    ),
 ]
 
 

@@ -27,6 +27,8 @@ def _stacks_per_env() -> list[tuple[str, str]]:
         if config.batch_transforms:
             cases.append((env, "batch"))
         cases += [(env, f"api-{a.name}") for a in config.apis]
+        if config.labeling:
+            cases.append((env, "labeling"))
     return cases
 
 

@@ -48,6 +48,27 @@ FOUNDATION = {
     "StorageDataBucket82AF5CCF": "AWS::S3::Bucket",
     "StorageMonitoringBucketB5910D5E": "AWS::S3::Bucket",
 }
+# The user pool holds every annotator's identity and MFA device; the workteam and the jobs
+# have fixed or running state (see mlops_cli/diff_rules.py).
+LABELING = {
+    "WorkforceUserPool861D9C0F": "AWS::Cognito::UserPool",
+    "WorkforceNotificationKey7B9A265C": "AWS::KMS::Key",
+    "WorkforceNotificationsABA5E341": "AWS::SNS::Topic",
+    "Workforce659573B2": "AWS::SageMaker::Workforce",
+    "WorkforceWorkteam2EF67918": "AWS::SageMaker::Workteam",
+    "JobsPreAnnotationLogs40FF9AC1": "AWS::Logs::LogGroup",
+    "JobsPreAnnotation3D63A9C3": "AWS::Lambda::Function",
+    "JobsConsolidationLogsD7F1F8F0": "AWS::Logs::LogGroup",
+    "JobsConsolidationCF09346C": "AWS::Lambda::Function",
+    "JobsHandlerLogsF0B682CF": "AWS::Logs::LogGroup",
+    "JobsHandler9E0D5509": "AWS::Lambda::Function",
+    "JobsChainStarterLogsC5C15825": "AWS::Logs::LogGroup",
+    "JobsChainStarterAB6C7D9B": "AWS::Lambda::Function",
+    "JobsFrameworkLogs3A00BB24": "AWS::Logs::LogGroup",
+    "JobsProviderframeworkonEvent5FE6ECCB": "AWS::Lambda::Function",
+    "JobsJobtranscriptentities8A5E6744": "Custom::LabelingJob",
+    "JobsJobtranscriptentitiesreviewEE1A6670": "Custom::LabelingJob",
+}
 ENDPOINT = {"Endpoint8024A810": "AWS::SageMaker::Endpoint", "EndpointLogs88A66289": "AWS::Logs::LogGroup"}
 
 PINNED: dict[str, dict[str, dict[str, str]]] = {
@@ -89,6 +110,7 @@ PINNED: dict[str, dict[str, dict[str, str]]] = {
             "ApiWorkerE4DD1C09": "AWS::Lambda::Function",
             "ApiWorkerLogsC6CDF112": "AWS::Logs::LogGroup",
         },
+        "mlops-prod-labeling": LABELING,
     },
 }
 
