@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from config.apis import Api, api_issues
 from config.labeling import Labeling
+from config.errors import CrossFieldError
+from config.errors import raise_if as _raise_if
+from config.monitoring import EndpointMonitoring
 from mlops_constructs.guardrails import DeploymentGuardrails, Strategy, platform_rollback_alarms
 from mlops_constructs.instance_types import InstanceTypeError, Purpose, parse_instance_type
 from mlops_constructs.naming import (
@@ -61,19 +64,6 @@ MAX_TAGS = 50  # CreateEndpointConfig/CreateModel: Tags, at most 50
 _ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")  # ContainerDefinition.Environment
 _TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
-
-
-class CrossFieldError(ValueError):
-    """Problems that involve several fields, each with a key path relative to the model."""
-
-    def __init__(self, issues: list[tuple[tuple[str | int, ...], str]]) -> None:
-        self.issues = issues
-        super().__init__("; ".join(message for _, message in issues))
-
-
-def _raise_if(issues: list[tuple[tuple[str | int, ...], str]]) -> None:
-    if issues:
-        raise CrossFieldError(issues)
 
 
 class _Model(BaseModel):
@@ -511,7 +501,7 @@ class EnvironmentVpc(VpcPlacementSettings):
 
 
 # Each endpoint is the stack mlops-<env>-<name>; these names belong to the other stacks.
-RESERVED_ENDPOINT_NAMES = frozenset({"foundation", "batch", "network", "release", "labeling"})
+RESERVED_ENDPOINT_NAMES = frozenset({"foundation", "batch", "network", "release", "labeling", "monitoring"})
 
 
 class Deployment(_Model):
@@ -557,6 +547,7 @@ class Endpoint(_Model):
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
     deployment: Deployment = Field(default_factory=Deployment)
     vpc: VpcPlacementSettings | None = Field(default=None, description="replaces the environment's vpc placement")
+    monitoring: EndpointMonitoring | None = Field(default=None, description="Model Monitor schedules (config/monitoring.py)")
 
     @field_validator("name")
     @classmethod
@@ -565,7 +556,7 @@ class Endpoint(_Model):
             raise ValueError(
                 f"'{value}' is reserved: endpoint stacks are named mlops-<env>-<endpoint>, "
                 "beside mlops-<env>-foundation, mlops-<env>-batch, mlops-<env>-network, mlops-<env>-release "
-                "and mlops-<env>-labeling"
+                "mlops-<env>-labeling and mlops-<env>-monitoring"
             )
         return _sagemaker_name(value)
 
@@ -587,6 +578,10 @@ class Endpoint(_Model):
             field = problem.split(" ", 1)[0]
             by_key.setdefault(("deployment", field) if field in fields else ("deployment",), []).append(problem)
         issues += [(where, "; ".join(messages)) for where, messages in by_key.items()]
+        capture = self.data_capture
+        if self.monitoring and not (capture.enabled and "Input" in capture.modes and capture.sampling_percent > 0):
+            # Model Monitor analyses what data capture wrote; without captured input it has nothing to read.
+            issues.append((("monitoring",), "needs data_capture enabled with mode Input and sampling_percent above 0"))
         _raise_if(issues)
         return self
 

@@ -18,7 +18,11 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from mlops_constructs._sagemaker_instance_types import HOSTING_INSTANCE_TYPES, TRANSFORM_INSTANCE_TYPES
+from mlops_constructs._sagemaker_instance_types import (
+    HOSTING_INSTANCE_TYPES,
+    PROCESSING_INSTANCE_TYPES,
+    TRANSFORM_INSTANCE_TYPES,
+)
 
 INSTANCE_TYPE_PATTERN = re.compile(r"^ml\.(?P<family>[a-z0-9]+(?:-[a-z0-9]+)?)\.(?P<size>[a-z0-9]+)$")
 
@@ -71,10 +75,11 @@ class InstanceTypeError(ValueError):
     """Raised for an instance type SageMaker hosting does not offer."""
 
 
-Purpose = Literal["hosting", "transform"]
+Purpose = Literal["hosting", "transform", "processing"]
 _OFFERED: dict[Purpose, tuple[frozenset[str], str]] = {
     "hosting": (HOSTING_INSTANCE_TYPES, "SageMaker real-time hosting"),
     "transform": (TRANSFORM_INSTANCE_TYPES, "SageMaker batch transform"),
+    "processing": (PROCESSING_INSTANCE_TYPES, "SageMaker processing (Model Monitor)"),
 }
 
 

@@ -29,6 +29,11 @@ def transform_instance_types() -> list[str]:
     return _enum("TransformInstanceType")
 
 
+def processing_instance_types() -> list[str]:
+    """Processing jobs, which Model Monitor schedules and baselines run as (MonitoringClusterConfig)."""
+    return _enum("ProcessingInstanceType")
+
+
 def _frozenset(name: str, types: list[str]) -> str:
     body = "\n".join(f'        "{t}",' for t in types)
     return f"{name}: frozenset[str] = frozenset(\n    {{\n{body}\n    }}\n)\n"
@@ -40,6 +45,8 @@ def render() -> str:
         + _frozenset("HOSTING_INSTANCE_TYPES", hosting_instance_types())
         + "\n"
         + _frozenset("TRANSFORM_INSTANCE_TYPES", transform_instance_types())
+        + "\n"
+        + _frozenset("PROCESSING_INSTANCE_TYPES", processing_instance_types())
     )
 
 
