@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from config.apis import Api, api_issues
 from config.labeling import Labeling
-from config.errors import CrossFieldError
+from config.errors import CrossFieldError as CrossFieldError  # re-exported: the loader and tests import it from here
 from config.errors import raise_if as _raise_if
 from config.monitoring import EndpointMonitoring
 from mlops_constructs.guardrails import DeploymentGuardrails, Strategy, platform_rollback_alarms
