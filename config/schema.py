@@ -23,6 +23,7 @@ from config.errors import raise_if as _raise_if
 from config.monitoring import EndpointMonitoring
 from mlops_constructs.guardrails import DeploymentGuardrails, Strategy, platform_rollback_alarms
 from mlops_constructs.instance_types import InstanceTypeError, Purpose, parse_instance_type
+from mlops_constructs.model_monitor_images import UnsupportedRegionError, analyzer_image
 from mlops_constructs.naming import (
     CONTAINER_FOLDER,
     SAGEMAKER_NAME_RULE,
@@ -706,6 +707,12 @@ class MlopsConfig(_Model):
             if problem:
                 issues.append(((*path, "image"), problem))
         issues += api_issues(self.apis, self.endpoints)
+        for index, endpoint in enumerate(self.endpoints):
+            if endpoint.monitoring and endpoint.monitoring.data_quality:
+                try:
+                    analyzer_image(self.region)
+                except UnsupportedRegionError as error:
+                    issues.append((("endpoints", index, "monitoring", "data_quality"), str(error)))
         _raise_if(issues)
         return self
 

@@ -224,3 +224,10 @@ def test_monitoring_is_a_reserved_endpoint_name() -> None:
     data = copy.deepcopy(BASE)
     data["endpoints"][0]["name"] = "monitoring"
     _assert(_problems(data), "endpoints[0].name", "'monitoring' is reserved")
+
+
+def test_data_quality_needs_a_region_with_the_analyzer() -> None:
+    # The analyzer image is published per region (the SDK's model-monitor.json registry).
+    data = _with_monitoring(data_quality=_dq())
+    data["region"] = "eu-north-9"
+    _assert(_problems(data), "endpoints[0].monitoring.data_quality", "not published in eu-north-9")
