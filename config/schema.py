@@ -24,6 +24,7 @@ from config.monitoring import EndpointMonitoring
 from mlops_constructs.guardrails import DeploymentGuardrails, Strategy, platform_rollback_alarms
 from mlops_constructs.instance_types import InstanceTypeError, Purpose, parse_instance_type
 from mlops_constructs.model_monitor_images import UnsupportedRegionError, analyzer_image
+from mlops_constructs.monitoring_rules import schedule_name
 from mlops_constructs.naming import (
     CONTAINER_FOLDER,
     SAGEMAKER_NAME_RULE,
@@ -583,6 +584,12 @@ class Endpoint(_Model):
         if self.monitoring and not (capture.enabled and "Input" in capture.modes and capture.sampling_percent > 0):
             # Model Monitor analyses what data capture wrote; without captured input it has nothing to read.
             issues.append((("monitoring",), "needs data_capture enabled with mode Input and sampling_percent above 0"))
+        if self.monitoring:
+            for kind, section in (("data-quality", self.monitoring.data_quality), ("text-drift", self.monitoring.text_drift)):
+                name = schedule_name(self.name, kind)
+                if section is not None and len(name) > 63:  # MonitoringScheduleName: at most 63 characters
+                    key = kind.replace("-", "_")
+                    issues.append((("monitoring", key), f"schedule name '{name}' is {len(name)} characters; at most 63"))
         _raise_if(issues)
         return self
 

@@ -102,6 +102,16 @@ def reports_prefix(endpoint: str, kind: MonitorKind) -> str:
     return f"reports/{endpoint}/{kind}"
 
 
+# Scheduled executions are processing jobs SageMaker names `model-monitoring-<time>-<hash>`.
+SCHEDULED_JOB_PREFIX = "model-monitoring-"
+_SCHEDULE_SUFFIX = {"data-quality": "dq", "text-drift": "drift"}
+
+
+def schedule_name(endpoint: str, kind: MonitorKind) -> str:
+    """`<endpoint>-dq` / `<endpoint>-drift`: the name alarms and the CLI address (63 characters at most)."""
+    return f"{endpoint}-{_SCHEDULE_SUFFIX[kind]}"
+
+
 # Job names: scheduled executions are named by SageMaker; baseline jobs by the CLI as
 # `<endpoint>-<dq|td>-baseline-<YYYYMMDDHHMMSS>` (63 characters at most).
 BASELINE_JOB_TAG = {"data-quality": "dq-baseline", "text-drift": "td-baseline"}
@@ -119,3 +129,18 @@ DRIFT_METRIC_PERCENTILE = "text_similarity_percentile"
 # real-time endpoints, namespace /aws/sagemaker/Endpoints/data-metric with EndpointName and
 # ScheduleName dimensions; metric feature_baseline_drift_<feature>).
 DATA_QUALITY_METRICS_NAMESPACE = "/aws/sagemaker/Endpoints/data-metric"
+
+# The drift container's settings, as environment variables the schedule sets and the
+# container reads (tests/test_drift_monitor.py checks the container reads each one).
+DRIFT_ENV_THRESHOLD = "THRESHOLD"
+DRIFT_ENV_PERCENTILE = "PERCENTILE"
+DRIFT_ENV_PERCENTILE_THRESHOLD = "PERCENTILE_THRESHOLD"
+DRIFT_ENV_TEXT_FIELD = "TEXT_FIELD"
+DRIFT_ENV_CSV_COLUMN = "CSV_COLUMN"
+DRIFT_ENV_BATCH_SIZE = "BATCH_SIZE"
+
+
+def output_key(what: str, endpoint: str | None = None) -> str:
+    """A CloudFormation output name of the monitoring stack (letters and digits only), read by the CLI."""
+    suffix = "".join(part.capitalize() for part in endpoint.replace("_", "-").split("-")) if endpoint else ""
+    return f"{what}{suffix}"

@@ -24,6 +24,7 @@ from stacks.batch import BatchDependencies, BatchStack
 from stacks.endpoint import EndpointDependencies, EndpointStack
 from stacks.foundation import FoundationStack
 from stacks.labeling import LabelingDependencies, LabelingStack
+from stacks.monitoring import MonitoringDependencies, MonitoringStack
 from stacks.network import NetworkStack, vpc_placement
 from stacks.release import ReleaseStack
 
@@ -44,6 +45,7 @@ class MlopsStacks:
     release: ReleaseStack | None = None
     apis: dict[str, ApiStack] = field(default_factory=dict)
     labeling: LabelingStack | None = None
+    monitoring: MonitoringStack | None = None
 
     @property
     def all(self) -> list[cdk.Stack]:
@@ -55,6 +57,7 @@ class MlopsStacks:
             *([self.batch] if self.batch else []),
             *self.apis.values(),
             *([self.labeling] if self.labeling else []),
+            *([self.monitoring] if self.monitoring else []),
         ]
 
 
@@ -153,6 +156,24 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
         # Models start only once S3 and ECR are reachable from their subnets.
         for dependent in [*endpoints.values(), *([batch] if batch else [])]:
             dependent.add_stack_dependency(network, "SageMaker models reach S3 and ECR through the VPC endpoints")
+    monitoring = None
+    monitored = [e for e in config.endpoints if e.monitoring is not None]
+    if monitored:
+        monitoring = MonitoringStack(
+            app,
+            stack_name(env_name, "monitoring"),
+            endpoints=monitored,
+            uses=MonitoringDependencies(
+                capture_bucket=storage.capture,
+                monitoring_bucket=storage.monitoring,
+                data_key=storage.key,
+                alert_topic_arn=foundation.alerts.topic.topic_arn,
+            ),
+            repo_root=repo_root,
+            env=env,
+        )
+        for e in monitored:  # a schedule needs its endpoint in service (see stacks/monitoring.py)
+            monitoring.add_stack_dependency(endpoints[e.name], "a monitoring schedule reads an endpoint that exists")
     stacks = MlopsStacks(
         app=app,
         env_name=env_name,
@@ -163,6 +184,7 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
         release=release,
         apis=_api_stacks(app, config, env_name, foundation, endpoints, env, repo_root),
         labeling=labeling,
+        monitoring=monitoring,
     )
     tags = {**config.tags, "mlops:environment": env_name}
     for key, value in tags.items():

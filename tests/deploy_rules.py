@@ -830,3 +830,109 @@ def cognito_user_names_fit_their_pool(model: CloudModel) -> list[str]:
 
 
 RULES[cognito_user_names_fit_their_pool.__name__] = cognito_user_names_fit_their_pool
+# --- Model Monitor ------------------------------------------------------------------------------
+
+_S3_REF_URI = re.compile(r"^s3://\{\{(?P<stack>[^/]+)/(?P<bucket>[^}.]+)\}\}/(?P<key>.*)$")
+_SAMPLE_CAPTURE = "champion/2026/01/01/00/00-00-000-0123abcd.jsonl"
+
+
+def _object_arn(uri: str, key: str = "") -> str:
+    """`s3://{{stack/Bucket}}/prefix` -> `{{stack/Bucket.Arn}}/prefix[/key]` (how policies name objects)."""
+    match = _S3_REF_URI.match(uri)
+    if match is None:
+        return ""
+    path = f"{match['key'].rstrip('/')}/{key}" if key else match["key"]
+    return f"{{{{{match['stack']}/{match['bucket']}.Arn}}}}/{path}"
+
+
+def _monitoring_jobs(model: CloudModel) -> Iterator[tuple[Resource, dict[str, Any]]]:
+    """Each monitoring job (data-quality definitions, inline schedule definitions) in one shape."""
+    for definition in model.of_type("AWS::SageMaker::DataQualityJobDefinition"):
+        p = model.resolve(definition.stack, definition.properties)
+        yield (
+            definition,
+            {
+                "role": p["RoleArn"],
+                "endpoint": p["DataQualityJobInput"]["EndpointInput"]["EndpointName"],
+                "cluster": p["JobResources"]["ClusterConfig"],
+                "output": p["DataQualityJobOutputConfig"],
+                "baseline": p.get("DataQualityBaselineConfig", {}),
+            },
+        )
+    for schedule in model.of_type("AWS::SageMaker::MonitoringSchedule"):
+        inline = schedule.properties["MonitoringScheduleConfig"].get("MonitoringJobDefinition")
+        if inline:
+            p = model.resolve(schedule.stack, inline)
+            yield (
+                schedule,
+                {
+                    "role": p["RoleArn"],
+                    "endpoint": p["MonitoringInputs"][0]["EndpointInput"]["EndpointName"],
+                    "cluster": p["MonitoringResources"]["ClusterConfig"],
+                    "output": p["MonitoringOutputConfig"],
+                    "baseline": p.get("BaselineConfig", {}),
+                },
+            )
+
+
+def monitoring_jobs_can_read_capture_and_write_reports(model: CloudModel) -> list[str]:
+    """Every Model Monitor job's role can do what the job does, with the keys involved.
+
+    - It reads the endpoint's captured objects (SSE-KMS with the capture key): s3:GetObject
+      and kms:Decrypt (Model Monitor guide: the job's role "needs read access to the data
+      capture location"; S3 User Guide, SSE-KMS reads need kms:Decrypt).
+    - It reads the baseline statistics/constraints and writes its reports under the output
+      URI with the output KmsKeyId: s3:PutObject, kms:GenerateDataKey (S3 User Guide, SSE-KMS).
+    - VolumeKmsKeyId: the role may kms:CreateGrant for AWS resources (CreateProcessingJob /
+      MonitoringClusterConfig), and the key is absent on instance types with local NVMe
+      storage, where SageMaker rejects it (ProcessingClusterConfig.VolumeKmsKeyId).
+    """
+    from mlops_constructs.instance_types import parse_instance_type
+
+    violations = []
+    endpoints = {e.properties.get("EndpointName"): e for e in model.of_type("AWS::SageMaker::Endpoint")}
+    for job, spec in _monitoring_jobs(model):
+        where = f"{job.stack}/{job.logical_id}"
+        role = model.role_for_arn(spec["role"])
+        if role is None:
+            violations.append(f"{where}: cannot find its role")
+            continue
+        endpoint = endpoints.get(spec["endpoint"])
+        config = _endpoint_config(model, endpoint) if endpoint else None
+        capture = (config.properties.get("DataCaptureConfig") if config else None) or {}
+        if not capture:
+            violations.append(f"{where}: endpoint {spec['endpoint']} has no data capture to monitor")
+        else:
+            destination = model.resolve(config.stack, capture["DestinationS3Uri"]) if config else ""
+            sample = _object_arn(destination, _SAMPLE_CAPTURE)
+            if not model.role_allows(role, "s3:GetObject", sample):
+                violations.append(f"{where}: role {role.logical_id} may not s3:GetObject on capture {sample}")
+            capture_key = model.target(str(model.resolve(config.stack, capture.get("KmsKeyId", "")))) if config else None
+            if capture_key is not None and not model.role_can_use_key(role, capture_key, "kms:Decrypt"):
+                violations.append(f"{where}: role {role.logical_id} may not kms:Decrypt on capture key {capture_key.logical_id}")
+        for resource in ("ConstraintsResource", "StatisticsResource"):
+            uri = spec["baseline"].get(resource, {}).get("S3Uri")
+            if uri and not model.role_allows(role, "s3:GetObject", _object_arn(uri)):
+                violations.append(f"{where}: role {role.logical_id} may not s3:GetObject on baseline {uri}")
+        output = spec["output"]
+        output_key = model.target(str(output.get("KmsKeyId", "")))
+        for item in output["MonitoringOutputs"]:
+            report = _object_arn(item["S3Output"]["S3Uri"], "2026/01/01/00/constraint_violations.json")
+            if not model.role_allows(role, "s3:PutObject", report):
+                violations.append(f"{where}: role {role.logical_id} may not s3:PutObject on reports {report}")
+        if output_key is not None and not model.role_can_use_key(role, output_key, "kms:GenerateDataKey"):
+            violations.append(
+                f"{where}: role {role.logical_id} may not kms:GenerateDataKey on output key {output_key.logical_id}"
+            )
+        cluster = spec["cluster"]
+        volume_key = model.target(str(cluster.get("VolumeKmsKeyId", "")))
+        if parse_instance_type(cluster["InstanceType"], "processing").has_local_storage and "VolumeKmsKeyId" in cluster:
+            violations.append(f"{where}: VolumeKmsKeyId on {cluster['InstanceType']}, which has local NVMe storage")
+        if volume_key is not None and not model.role_can_use_key(
+            role, volume_key, "kms:CreateGrant", {"kms:GrantIsForAWSResource": "true"}
+        ):
+            violations.append(f"{where}: role {role.logical_id} may not kms:CreateGrant on volume key {volume_key.logical_id}")
+    return violations
+
+
+RULES[monitoring_jobs_can_read_capture_and_write_reports.__name__] = monitoring_jobs_can_read_capture_and_write_reports

@@ -231,3 +231,10 @@ def test_data_quality_needs_a_region_with_the_analyzer() -> None:
     data = _with_monitoring(data_quality=_dq())
     data["region"] = "eu-north-9"
     _assert(_problems(data), "endpoints[0].monitoring.data_quality", "not published in eu-north-9")
+
+
+def test_schedule_name_fits_63_characters() -> None:
+    # MonitoringScheduleName: 1-63 characters; the schedule is named <endpoint>-drift.
+    data = _with_monitoring(text_drift=_td())
+    data["endpoints"][0]["name"] = "e" * 60
+    _assert(_problems(data), "endpoints[0].monitoring.text_drift", "is 66 characters; at most 63")

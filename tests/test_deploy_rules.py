@@ -184,6 +184,16 @@ def _email_as_alias(templates: dict[str, dict[str, Any]]) -> None:
         pool["Properties"]["AliasAttributes"] = ["email"]
 
 
+def _monitoring_role_without_capture_read(templates: dict[str, dict[str, Any]]) -> None:
+    for policy in _resources(templates, "AWS::IAM::Policy"):
+        _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: "s3:GetObject" not in _actions(s))
+
+
+def _monitoring_volume_key_on_local_storage(templates: dict[str, dict[str, Any]]) -> None:
+    for definition in _resources(templates, "AWS::SageMaker::DataQualityJobDefinition"):
+        definition["Properties"]["JobResources"]["ClusterConfig"]["InstanceType"] = "ml.g5.xlarge"
+
+
 DEFECTS: list[tuple[str, Callable[[dict[str, dict[str, Any]]], None], str, str]] = [
     ("sns_publishers_are_allowed", _deny_only_topic_policy, "cloudwatch.amazonaws.com no sns:Publish", "deny-only topic policy"),
     ("sns_publishers_are_allowed", _topic_key_without_publishers, "does not let cloudwatch.amazonaws.com kms:", "topic key"),
@@ -273,6 +283,30 @@ DEFECTS += [
     ("dead_letter_queues_match_their_source", _fifo_dead_letter_queue, "not the same type", "dlq type"),
     ("api_access_logs_can_be_written", _access_logs_to_getatt_arn, "is not arn:aws:logs:<region>", "access-log arn"),
     ("api_access_logs_can_be_written", _no_api_gateway_account, "no AWS::ApiGateway::Account", "account role"),
+    (
+        "monitoring_jobs_can_read_capture_and_write_reports",
+        _monitoring_role_without_capture_read,
+        "may not s3:GetObject on capture",
+        "monitoring capture read",
+    ),
+    (
+        "monitoring_jobs_can_read_capture_and_write_reports",
+        _capture_key_not_granted,
+        "may not kms:GenerateDataKey on output key",
+        "monitoring output key",
+    ),
+    (
+        "monitoring_jobs_can_read_capture_and_write_reports",
+        _no_create_grant,
+        "may not kms:CreateGrant on volume key",
+        "monitoring volume key",
+    ),
+    (
+        "monitoring_jobs_can_read_capture_and_write_reports",
+        _monitoring_volume_key_on_local_storage,
+        "which has local NVMe storage",
+        "monitoring local storage",
+    ),
 ]
 
 

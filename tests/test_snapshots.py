@@ -29,6 +29,8 @@ def _stacks_per_env() -> list[tuple[str, str]]:
         cases += [(env, f"api-{a.name}") for a in config.apis]
         if config.labeling:
             cases.append((env, "labeling"))
+        if any(e.monitoring for e in config.endpoints):
+            cases.append((env, "monitoring"))
     return cases
 
 
