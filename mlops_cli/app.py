@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 import click
 
-from mlops_cli.commands import batch, diff, labeling, model, qa, weights
+from mlops_cli.commands import batch, diff, labeling, model, monitor, qa, weights
 from mlops_cli.console import err, examples
 from mlops_cli.errors import CliError
 
@@ -49,6 +49,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
         "mlops diff --base origin/main --env all --format markdown",
         "mlops weights set --env prod caller-risk champion=80 challenger=20",
         "mlops labeling status --env prod",
+        "mlops monitor baseline --env prod caller-risk --wait",
     ),
 )
 def cli() -> None:
@@ -61,6 +62,7 @@ cli.add_command(batch.group)
 cli.add_command(diff.diff)
 cli.add_command(weights.group)
 cli.add_command(labeling.group)
+cli.add_command(monitor.group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

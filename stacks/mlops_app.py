@@ -166,6 +166,7 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
             uses=MonitoringDependencies(
                 capture_bucket=storage.capture,
                 monitoring_bucket=storage.monitoring,
+                artifacts_bucket=storage.artifacts,
                 data_key=storage.key,
                 alert_topic_arn=foundation.alerts.topic.topic_arn,
             ),

@@ -58,6 +58,7 @@ class MonitoringDependencies:
 
     capture_bucket: s3.IBucket
     monitoring_bucket: s3.IBucket
+    artifacts_bucket: s3.IBucket  # only its name, for the CLI: artifacts:// baselines are copied from it
     data_key: kms.IKey
     alert_topic_arn: str
 
@@ -105,6 +106,7 @@ class MonitoringStack(cdk.Stack):
         drift_image: ContainerImage | None = None
         cdk.CfnOutput(self, "MonitoringBucket", key=output_key("MonitoringBucket"), value=uses.monitoring_bucket.bucket_name)
         cdk.CfnOutput(self, "DataKeyArn", key=output_key("DataKeyArn"), value=uses.data_key.key_arn)
+        cdk.CfnOutput(self, "ArtifactsBucket", key=output_key("ArtifactsBucket"), value=uses.artifacts_bucket.bucket_name)
         for endpoint in endpoints:
             monitoring = endpoint.monitoring
             if monitoring is None:

@@ -197,6 +197,7 @@ def _monitoring_volume_key_on_local_storage(templates: dict[str, dict[str, Any]]
 DEFECTS: list[tuple[str, Callable[[dict[str, dict[str, Any]]], None], str, str]] = [
     ("sns_publishers_are_allowed", _deny_only_topic_policy, "cloudwatch.amazonaws.com no sns:Publish", "deny-only topic policy"),
     ("sns_publishers_are_allowed", _topic_key_without_publishers, "does not let cloudwatch.amazonaws.com kms:", "topic key"),
+    ("sns_publishers_are_allowed", _deny_only_topic_policy, "events.amazonaws.com no sns:Publish", "monitoring rule topic"),
     ("job_keys_are_usable", _no_create_grant, "may not kms:CreateGrant on volume key", "no CreateGrant"),
     ("log_grants_name_real_groups", _per_job_log_group, "a group SageMaker never writes to", "per-job log group"),
     ("log_grants_name_real_groups", _per_job_log_group, "job role may not logs:PutLogEvents", "job cannot write logs"),
