@@ -82,6 +82,10 @@ bench-serving-peers: $(VENV)/.installed
 	$(PIP_INSTALL) -r requirements-bench.txt
 	$(BIN)/python benchmarks/serving.py --peers $(PEERS_ARGS)
 
+# The text-drift monitor: captured records/s and peak memory at batch 1, 32, 256 (CPU; --device cuda on a GPU).
+bench-drift: $(VENV)/.installed
+	$(BIN)/python benchmarks/drift_monitor.py
+
 instance-types: $(VENV)/.installed
 	$(BIN)/python scripts/gen_instance_types.py
 
