@@ -67,6 +67,10 @@ STATEFUL_RULES: tuple[StatefulRule, ...] = (
         "the running labelling job is stopped; a new one starts over on every object and annotators' work in progress is lost",
     ),
     StatefulRule(
+        "AWS::SageMaker::MonitoringSchedule",
+        "its fixed name collides with itself on replacement, and its execution history goes with the old schedule",
+    ),
+    StatefulRule(
         "AWS::StepFunctions::StateMachine",
         "execution history is lost and the fixed name collides with itself on replacement",
     ),

@@ -209,7 +209,6 @@ def test_settings_report_every_problem_at_once() -> None:
         MonitorSettings.from_env({"THRESHOLD": "high", "PERCENTILE": "100"})
     problems = caught.value.problems
     assert "dataset_source is not set" in problems
-    assert "baseline_statistics is not set" in problems
     assert "THRESHOLD='high' is not a number" in problems
     assert "PERCENTILE=100 is outside 1-99" in problems
     assert "PERCENTILE_THRESHOLD is not set" in problems

@@ -21,9 +21,8 @@ from tests.conftest import SHIPPED_ENVS, Synthesized
 
 # Not stateful, but their logical IDs are a contract too: the release provider's functions
 # have fixed names, and a custom resource's ServiceToken (the framework function's ARN)
-# may not change once the resource exists. Monitoring schedules have fixed names (the alarms'
-# ScheduleName dimension and the CLI address them), so a new logical ID would collide with itself.
-CONTRACT_TYPES = {"AWS::Lambda::Function", "AWS::SageMaker::MonitoringSchedule"}
+# may not change once the resource exists.
+CONTRACT_TYPES = {"AWS::Lambda::Function"}
 
 RELEASE = {
     "ReleaseFrameworkLogs7D07E796": "AWS::Logs::LogGroup",

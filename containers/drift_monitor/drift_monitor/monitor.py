@@ -41,6 +41,7 @@ from drift_monitor.similarity import nearest_similarity, summarise
 NAMESPACE = "MLOps/Monitoring"
 METRIC_MEAN = "text_similarity_mean"
 METRIC_PERCENTILE = "text_similarity_percentile"
+DEFAULT_BASELINE_STATISTICS = "/opt/ml/processing/baseline/stats/statistics.json"
 MAX_MALFORMED_FRACTION = 0.01  # above this share of unreadable records, a completeness violation
 
 
@@ -97,7 +98,8 @@ class MonitorSettings:
         settings = MonitorSettings(
             dataset_source=path("dataset_source"),
             output_path=path("output_path"),
-            baseline_statistics=path("baseline_statistics"),
+            # Where Model Monitor mounts the schedule's StatisticsResource when it does not say.
+            baseline_statistics=path("baseline_statistics", DEFAULT_BASELINE_STATISTICS),
             threshold=number("THRESHOLD", float, 0.0, 1.0),
             percentile=number("PERCENTILE", int, 1, 99, "10"),
             percentile_threshold=number("PERCENTILE_THRESHOLD", float, 0.0, 1.0),
