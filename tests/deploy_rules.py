@@ -834,6 +834,7 @@ RULES[cognito_user_names_fit_their_pool.__name__] = cognito_user_names_fit_their
 
 _S3_REF_URI = re.compile(r"^s3://\{\{(?P<stack>[^/]+)/(?P<bucket>[^}.]+)\}\}/(?P<key>.*)$")
 _SAMPLE_CAPTURE = "champion/2026/01/01/00/00-00-000-0123abcd.jsonl"
+_SAMPLE_EPOCH = "1767225600"
 
 
 def _object_arn(uri: str, key: str = "") -> str:
@@ -883,6 +884,7 @@ def monitoring_jobs_can_read_capture_and_write_reports(model: CloudModel) -> lis
       capture location"; S3 User Guide, SSE-KMS reads need kms:Decrypt).
     - It reads the baseline statistics/constraints and writes its reports under the output
       URI with the output KmsKeyId: s3:PutObject, kms:GenerateDataKey (S3 User Guide, SSE-KMS).
+    - It writes the execution's logs (the processing-job log group, its own streams).
     - VolumeKmsKeyId: the role may kms:CreateGrant for AWS resources (CreateProcessingJob /
       MonitoringClusterConfig), and the key is absent on instance types with local NVMe
       storage, where SageMaker rejects it (ProcessingClusterConfig.VolumeKmsKeyId).
@@ -924,6 +926,14 @@ def monitoring_jobs_can_read_capture_and_write_reports(model: CloudModel) -> lis
             violations.append(
                 f"{where}: role {role.logical_id} may not kms:GenerateDataKey on output key {output_key.logical_id}"
             )
+        # Scheduled executions are processing jobs SageMaker names model-monitoring-<time>-<hash>; their
+        # logs go to /aws/sagemaker/ProcessingJobs, streams <job name>/<host>-<epoch> (see log_grants_name_real_groups).
+        stream = _log_arn(
+            model, "/aws/sagemaker/ProcessingJobs", f"model-monitoring-202611250300-0a1b2c3d4e5f/algo-1-{_SAMPLE_EPOCH}"
+        )
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            if not model.role_allows(role, action, stream):
+                violations.append(f"{where}: role {role.logical_id} may not {action} on {stream}")
         cluster = spec["cluster"]
         volume_key = model.target(str(cluster.get("VolumeKmsKeyId", "")))
         if parse_instance_type(cluster["InstanceType"], "processing").has_local_storage and "VolumeKmsKeyId" in cluster:

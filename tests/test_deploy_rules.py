@@ -189,6 +189,11 @@ def _monitoring_role_without_capture_read(templates: dict[str, dict[str, Any]]) 
         _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: "s3:GetObject" not in _actions(s))
 
 
+def _monitoring_role_without_execution_logs(templates: dict[str, dict[str, Any]]) -> None:
+    text = json.dumps(templates["mlops-prod-monitoring"]).replace("log-stream:model-monitoring-*", "log-stream:monitoring-*")
+    templates["mlops-prod-monitoring"] = json.loads(text)
+
+
 def _monitoring_volume_key_on_local_storage(templates: dict[str, dict[str, Any]]) -> None:
     for definition in _resources(templates, "AWS::SageMaker::DataQualityJobDefinition"):
         definition["Properties"]["JobResources"]["ClusterConfig"]["InstanceType"] = "ml.g5.xlarge"
@@ -301,6 +306,12 @@ DEFECTS += [
         _no_create_grant,
         "may not kms:CreateGrant on volume key",
         "monitoring volume key",
+    ),
+    (
+        "monitoring_jobs_can_read_capture_and_write_reports",
+        _monitoring_role_without_execution_logs,
+        "may not logs:PutLogEvents on arn:aws:logs:eu-west-1:222222222222:log-group:/aws/sagemaker/ProcessingJobs",
+        "monitoring logs",
     ),
     (
         "monitoring_jobs_can_read_capture_and_write_reports",
