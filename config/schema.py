@@ -557,7 +557,7 @@ class Endpoint(_Model):
         if value.lower() in RESERVED_ENDPOINT_NAMES:
             raise ValueError(
                 f"'{value}' is reserved: endpoint stacks are named mlops-<env>-<endpoint>, "
-                "beside mlops-<env>-foundation, mlops-<env>-batch, mlops-<env>-network, mlops-<env>-release "
+                "beside mlops-<env>-foundation, mlops-<env>-batch, mlops-<env>-network, mlops-<env>-release, "
                 "mlops-<env>-labeling and mlops-<env>-monitoring"
             )
         return _sagemaker_name(value)
