@@ -1,8 +1,9 @@
 """The text-drift container, run as SageMaker runs it: `python -m drift_monitor` as a process.
 
-The baseline and two monitoring executions run as real processes on generated capture files
-(each process loads the embedding model once: about 10 s here); settings and malformed-only
-cases need no model and run in-process.
+The baseline and two monitoring executions run as real processes on generated capture files,
+once per session (each process loads the embedding model once, about 10 s on these 2 cores;
+the two executions run side by side); settings and malformed-only cases need no model and
+run in-process.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +37,20 @@ CONTAINER = Path(__file__).resolve().parent.parent / "containers" / "drift_monit
 ENDPOINT = "call-transcript-intent"
 
 
-def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full = {
+def _env(env: dict[str, str], threads: int = 2) -> dict[str, str]:
+    return {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/tmp"),
         "PYTHONPATH": str(CONTAINER),
         "HF_HUB_OFFLINE": "1",
-        "OMP_NUM_THREADS": "2",
+        "OMP_NUM_THREADS": str(threads),
         **env,
     }
-    return subprocess.run([sys.executable, "-m", "drift_monitor", *args], env=full, capture_output=True, text=True, timeout=600)
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "drift_monitor", *args]
+    return subprocess.run(command, env=_env(env), capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +62,42 @@ def baseline_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = _run(["baseline", "--input", str(dataset), "--output", str(root / "out"), "--text-field", "transcript"], {})
     assert result.returncode == 0, result.stderr
     return root / "out"
+
+
+@dataclass(frozen=True)
+class Execution:
+    returncode: int
+    stdout: str
+    stderr: str
+    out: Path
+
+
+@pytest.fixture(scope="session")
+def executions(baseline_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Execution]:
+    """Two scheduled executions as processes, started together (each loads the model once; the
+    machine has 2 cores): the same distribution, and a shifted corpus with malformed lines."""
+    scenarios = {
+        "same": mixed_encodings(texts("calls", 120, seed=2)),
+        "shifted": mixed_encodings(texts("shifted", 150, seed=3)) + list(MALFORMED_LINES.values()),
+    }
+    started = {}
+    for name, lines in scenarios.items():
+        out = tmp_path_factory.mktemp(f"drift-{name}")
+        write_capture(out / "endpoint", ENDPOINT, lines)
+        args = [] if name == "same" else ["monitor"]  # both forms start a monitoring execution
+        process = subprocess.Popen(
+            [sys.executable, "-m", "drift_monitor", *args],
+            env=_env(_monitor_env(baseline_dir, out / "endpoint", out), threads=1),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started[name] = (process, out)
+    results = {}
+    for name, (process, out) in started.items():
+        stdout, stderr = process.communicate(timeout=600)
+        results[name] = Execution(process.returncode, stdout, stderr, out)
+    return results
 
 
 def _monitor_env(baseline: Path, source: Path, out: Path) -> dict[str, str]:
@@ -97,10 +139,9 @@ def test_baseline_holds_the_embeddings_and_self_similarity(baseline_dir: Path) -
     assert constraints["baseline_self_similarity"]["mean"] > 0.7
 
 
-def test_same_distribution_raises_no_violation(baseline_dir: Path, tmp_path: Path) -> None:
-    source = tmp_path / "endpoint"
-    write_capture(source, ENDPOINT, mixed_encodings(texts("calls", 120, seed=2)))
-    result = _run([], _monitor_env(baseline_dir, source, tmp_path))
+def test_same_distribution_raises_no_violation(executions: dict[str, Execution]) -> None:
+    result = executions["same"]
+    tmp_path = result.out
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "resultdata" / "constraint_violations.json").read_text()) == {"violations": []}
     statistics = json.loads((tmp_path / "resultdata" / "statistics.json").read_text())
@@ -111,11 +152,9 @@ def test_same_distribution_raises_no_violation(baseline_dir: Path, tmp_path: Pat
     assert message.startswith("Completed: ")
 
 
-def test_shifted_corpus_is_a_violation_carrying_the_measured_similarity(baseline_dir: Path, tmp_path: Path) -> None:
-    source = tmp_path / "endpoint"
-    lines = mixed_encodings(texts("shifted", 150, seed=3)) + list(MALFORMED_LINES.values())
-    write_capture(source, ENDPOINT, lines)
-    result = _run(["monitor"], _monitor_env(baseline_dir, source, tmp_path))
+def test_shifted_corpus_is_a_violation_carrying_the_measured_similarity(executions: dict[str, Execution]) -> None:
+    result = executions["shifted"]
+    tmp_path = result.out
     assert result.returncode == 0, result.stderr
     statistics = json.loads((tmp_path / "resultdata" / "statistics.json").read_text())
     mean = statistics["text_similarity"]["mean"]

@@ -60,9 +60,11 @@ def _monitor() -> int:
         print(f"drift_monitor: {message}", file=sys.stderr)
         write_message(Path(env.get("OPT_ML_OUTPUT", "/opt/ml/output")), message)
         return 2
+    from drift_monitor.baseline import load_embeddings
     from drift_monitor.embed import Embedder
 
     try:
+        load_embeddings(settings.baseline_statistics)  # fail fast, before the model's seconds of loading
         outcome = run(settings, Embedder())
     except (OSError, ValueError) as error:  # e.g. a missing or foreign baseline: fail the execution, loudly
         message = f"Failed: {error}"
