@@ -148,6 +148,10 @@ def test_same_distribution_raises_no_violation(executions: dict[str, Execution])
     assert statistics["capture"]["texts"] == 120  # JSON, BASE64 and CSV records all read
     assert statistics["capture"]["malformed_records"] == 0
     assert statistics["text_similarity"]["mean"] > 0.7
+    least = statistics["least_similar"]
+    assert len(least) == 10
+    assert least[0]["event_id"].startswith("event-")
+    assert least[0]["similarity"] == statistics["text_similarity"]["min"]
     message = (tmp_path / "opt-ml-output" / "message").read_text()
     assert message.startswith("Completed: ")
 

@@ -42,7 +42,8 @@ NAMESPACE = "MLOps/Monitoring"
 METRIC_MEAN = "text_similarity_mean"
 METRIC_PERCENTILE = "text_similarity_percentile"
 DEFAULT_BASELINE_STATISTICS = "/opt/ml/processing/baseline/stats/statistics.json"
-MAX_MALFORMED_FRACTION = 0.01  # above this share of unreadable records, a completeness violation
+MAX_MALFORMED_FRACTION = 0.01
+LEAST_SIMILAR = 10  # above this share of unreadable records, a completeness violation
 
 
 class SettingsError(ValueError):
@@ -174,6 +175,16 @@ def analyse(settings: MonitorSettings, embedder: Embedder) -> Outcome:
                 "description": f"{report.malformed_total} of {report.records} captured records could not be read ({reasons})",
             }
         )
+    # The least similar requests, by their capture ids (not their text: look them up in the capture).
+    least = [
+        {
+            "event_id": captured[i].event_id,
+            "inference_id": captured[i].inference_id,
+            "inference_time": captured[i].inference_time,
+            "similarity": round(float(scores[i]), 6),
+        }
+        for i in np.argsort(scores)[:LEAST_SIMILAR]
+    ]
     statistics = {
         "version": 0.0,
         "endpoint": settings.endpoint_name,
@@ -181,6 +192,7 @@ def analyse(settings: MonitorSettings, embedder: Embedder) -> Outcome:
         "window": {"start_time": settings.start_time, "end_time": settings.end_time},
         "text_field": settings.text_field,
         "text_similarity": summary,
+        "least_similar": least,
         "thresholds": {
             "mean": settings.threshold,
             "percentile": settings.percentile,
