@@ -28,6 +28,7 @@ from config.loader import CONFIG_DIR, REPO_ROOT, load_config
 from config.monitoring import ARTIFACTS_SCHEME, DataQualityMonitoring, TextDriftMonitoring
 from config.schema import MlopsConfig
 from mlops_cli.errors import CliError
+from mlops_cli.weights import aws_call
 from mlops_constructs.instance_types import parse_instance_type
 from mlops_constructs.model_monitor_images import analyzer_image
 from mlops_constructs.monitoring_rules import (
@@ -215,10 +216,7 @@ def plan(
 
 
 def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
-    try:
-        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except cloudformation.exceptions.ClientError as error:
-        raise CliError(f"cannot read stack {stack_name}: {error.response['Error']['Message']}") from None
+    stacks = aws_call(f"read stack {stack_name}", lambda: cloudformation.describe_stacks(StackName=stack_name))["Stacks"]
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 
@@ -276,15 +274,24 @@ def baseline(
     job = plan(config, env=env, endpoint=endpoint, kind=kind, facts=facts, now=now or dt.datetime.now(dt.UTC), root=root)
     s3 = session.client("s3")
     staging = job.staging
+    target = f"s3://{facts.monitoring_bucket}/{staging.key}"
     if staging.local_file is not None:
-        s3.upload_file(str(staging.local_file), facts.monitoring_bucket, staging.key)
+        local = str(staging.local_file)
+        aws_call(f"upload {local} to {target}", lambda: s3.upload_file(local, facts.monitoring_bucket, staging.key))
     elif staging.copy_from is not None:
-        source_bucket, source_key = staging.copy_from
-        s3.copy_object(Bucket=facts.monitoring_bucket, Key=staging.key, CopySource={"Bucket": source_bucket, "Key": source_key})
-    report(f"staged s3://{facts.monitoring_bucket}/{staging.key}")
+        bucket, key = staging.copy_from
+        aws_call(
+            f"copy s3://{bucket}/{key} to {target}",
+            lambda: s3.copy_object(Bucket=facts.monitoring_bucket, Key=staging.key, CopySource={"Bucket": bucket, "Key": key}),
+        )
+    report(f"staged {target}")
     sagemaker = session.client("sagemaker")
-    sagemaker.create_processing_job(**job.request)
+    aws_call(f"start {job.job_name}", lambda: sagemaker.create_processing_job(**job.request))
     report(f"started {job.job_name} ({kind}); writes s3://{facts.monitoring_bucket}/{baseline_prefix(endpoint, kind)}/")
     if not wait_for_it:
         return JobResult(job.job_name, "InProgress")
-    return wait(sagemaker, job.job_name, report=report, poll_seconds=poll_seconds, sleep=sleep)
+    result: JobResult = aws_call(
+        f"wait for {job.job_name}",
+        lambda: wait(sagemaker, job.job_name, report=report, poll_seconds=poll_seconds, sleep=sleep),
+    )
+    return result

@@ -207,3 +207,17 @@ def test_local_baseline_is_uploaded(tmp_path: Path) -> None:
     job = plan(config, env="prod", endpoint="call-transcript-intent", kind="text-drift", facts=FACTS, now=NOW, root=tmp_path)
     assert job.staging.local_file == tmp_path / "data" / "texts.txt"
     assert job.staging.key == "baselines/call-transcript-intent/text-drift/dataset/texts.txt"
+
+
+def test_a_missing_stack_is_one_line(aws: Emulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    class Session:
+        def client(self, service: str) -> Any:
+            return aws.client(service)
+
+    from mlops_cli import monitor
+
+    original = monitor.baseline
+    monkeypatch.setattr(monitor, "baseline", lambda **kw: original(**kw, session=Session(), now=NOW))
+    assert main(["monitor", "baseline", "--env", "prod", "caller-risk"]) == 2
+    err = capsys.readouterr().err
+    assert "mlops: read stack mlops-prod-monitoring: ValidationError: Stack with id mlops-prod-monitoring does not exist" in err
