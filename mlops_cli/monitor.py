@@ -7,7 +7,7 @@ exactly where the schedule reads them (mlops_constructs.monitoring_rules is the 
 
 The job runs as the endpoint's monitoring role, network-isolated, its volume and output
 encrypted with the data key, which is why the dataset is first staged into the monitoring
-bucket (`baselines/<endpoint>/<kind>/dataset/`): the role reads nothing else. What the job
+bucket (`baselines/<endpoint>/<kind>/dataset/<job name>/`): the role reads nothing else. What the job
 needs from the account (role, buckets, key, drift image) comes from the outputs of the
 `mlops-<env>-monitoring` stack.
 """
@@ -125,9 +125,9 @@ def _section(config: MlopsConfig, env: str, endpoint: str, kind: str) -> DataQua
     return section
 
 
-def _staging(baseline: str, *, endpoint: str, kind: str, facts: AccountFacts, root: Path) -> Staging:
+def _staging(baseline: str, *, folder: str, facts: AccountFacts, root: Path) -> Staging:
     name = baseline.rsplit("/", 1)[-1]
-    key = f"{dataset_prefix(endpoint, kind)}/{name}"
+    key = f"{folder}/{name}"
     if baseline.startswith("s3://"):
         uri = parse_s3_uri(baseline)
         return Staging(key=key, copy_from=(uri.bucket, uri.key))
@@ -156,7 +156,9 @@ def plan(
     job_name = f"{baseline_job_prefix(endpoint, kind)}{now:%Y%m%d%H%M%S}"
     if not is_sagemaker_name(job_name):
         raise CliError(f"job name '{job_name}' is invalid: {SAGEMAKER_NAME_RULE}")
-    staging = _staging(section.baseline, endpoint=endpoint, kind=kind, facts=facts, root=root)
+    # A folder per job: the job reads its whole input prefix, so an earlier run's file never joins in.
+    folder = f"{dataset_prefix(endpoint, kind)}/{job_name}"
+    staging = _staging(section.baseline, folder=folder, facts=facts, root=root)
     bucket = facts.monitoring_bucket
     cluster: dict[str, Any] = {
         "InstanceCount": section.instance_count if isinstance(section, DataQualityMonitoring) else 1,
@@ -183,7 +185,7 @@ def plan(
             {
                 "InputName": "baseline_dataset_input",
                 "S3Input": {
-                    "S3Uri": f"s3://{bucket}/{dataset_prefix(endpoint, kind)}/",
+                    "S3Uri": f"s3://{bucket}/{folder}/",
                     "LocalPath": DATASET_INPUT,
                     "S3DataType": "S3Prefix",
                     "S3InputMode": "File",

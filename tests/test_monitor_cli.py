@@ -73,7 +73,7 @@ def test_data_quality_request_is_valid_and_writes_where_the_schedule_reads() -> 
     )
     assert (
         request["ProcessingInputs"][0]["S3Input"]["S3Uri"]
-        == "s3://mlops-prod-monitoring-bucket/baselines/caller-risk/data-quality/dataset/"
+        == "s3://mlops-prod-monitoring-bucket/baselines/caller-risk/data-quality/dataset/caller-risk-dq-baseline-20261125093000/"
     )
     assert json.loads(request["Environment"]["dataset_format"]) == {"csv": {"header": True, "output_columns_position": "START"}}
     assert request["NetworkConfig"] == {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True}
@@ -81,7 +81,7 @@ def test_data_quality_request_is_valid_and_writes_where_the_schedule_reads() -> 
     assert request["ProcessingOutputConfig"]["KmsKeyId"] == KEY
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 50 * 60}
     assert job.staging.copy_from == ("mlops-prod-artifacts-bucket", "caller-risk/baseline/train.csv")
-    assert job.staging.key == "baselines/caller-risk/data-quality/dataset/train.csv"
+    assert job.staging.key == "baselines/caller-risk/data-quality/dataset/caller-risk-dq-baseline-20261125093000/train.csv"
 
 
 def test_text_drift_request_runs_the_drift_image_baseline_command() -> None:
@@ -147,9 +147,10 @@ def test_baseline_runs_end_to_end_against_moto(
     assert main(["monitor", "baseline", "--env", "prod", "caller-risk", "--wait"]) == 0
     captured = capsys.readouterr()
     assert "caller-risk-dq-baseline-20261125093000: Completed" in captured.out
-    assert "staged s3://mlops-prod-monitoring-bucket/baselines/caller-risk/data-quality/dataset/train.csv" in captured.err
+    staged_key = "baselines/caller-risk/data-quality/dataset/caller-risk-dq-baseline-20261125093000/train.csv"
+    assert f"staged s3://mlops-prod-monitoring-bucket/{staged_key}" in captured.err
     assert "caller-risk-dq-baseline-20261125093000: Completed after" in captured.err
-    staged = s3.get_object(Bucket=FACTS.monitoring_bucket, Key="baselines/caller-risk/data-quality/dataset/train.csv")
+    staged = s3.get_object(Bucket=FACTS.monitoring_bucket, Key=staged_key)
     assert staged["Body"].read().startswith(b"call_duration_s")
     job = aws.client("sagemaker").describe_processing_job(ProcessingJobName="caller-risk-dq-baseline-20261125093000")
     assert job["RoleArn"] == FACTS.role_arn
@@ -206,7 +207,10 @@ def test_local_baseline_is_uploaded(tmp_path: Path) -> None:
     config = load_config("prod", config_dir=config_dir, root=tmp_path)
     job = plan(config, env="prod", endpoint="call-transcript-intent", kind="text-drift", facts=FACTS, now=NOW, root=tmp_path)
     assert job.staging.local_file == tmp_path / "data" / "texts.txt"
-    assert job.staging.key == "baselines/call-transcript-intent/text-drift/dataset/texts.txt"
+    assert (
+        job.staging.key
+        == "baselines/call-transcript-intent/text-drift/dataset/call-transcript-intent-td-baseline-20261125093000/texts.txt"
+    )
 
 
 def test_a_missing_stack_is_one_line(aws: Emulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
