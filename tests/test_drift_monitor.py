@@ -8,6 +8,7 @@ run in-process.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -206,11 +207,17 @@ class _NoModel:
 
 def test_only_malformed_lines_are_counted_never_a_crash(tmp_path: Path) -> None:
     source = tmp_path / "endpoint"
-    write_capture(source, ENDPOINT, [*MALFORMED_LINES.values(), "", "[1, 2]", '{"captureData": {"endpointInput": {"data": 5}}}'])
+    binary = json.dumps(
+        {"captureData": {"endpointInput": {"data": base64.b64encode(b"\xff\xfe\x00").decode(), "encoding": "BASE64"}}}
+    )
+    odd = ["", "[1, 2]", '{"captureData": {"endpointInput": {"data": 5}}}', binary]
+    odd.append(json.dumps({"captureData": {"endpointInput": {"data": "x", "encoding": "AVRO"}}}))
+    write_capture(source, ENDPOINT, [*MALFORMED_LINES.values(), *odd])
     report = ReadReport()
     assert list(read_capture(source, "transcript", 0, report)) == []
-    assert report.records == 6
-    assert dict(report.malformed) == {**{r: 1 for r in MALFORMED_LINES}, "not_an_object": 1, "missing_data": 1}
+    assert report.records == 8
+    expected = {"not_an_object": 1, "missing_data": 1, "not_utf8_text": 1, "unknown_encoding": 1}
+    assert dict(report.malformed) == {**{r: 1 for r in MALFORMED_LINES}, **expected}
     assert report.examples[0].endswith("00-00-000-0a1b2c3d.jsonl:1: not_json")
 
 

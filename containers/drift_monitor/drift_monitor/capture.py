@@ -138,9 +138,12 @@ def texts_of_record(record: Any, text_field: str, csv_column: int) -> tuple[list
     if encoding == "BASE64":
         try:
             raw = base64.b64decode(data, validate=True)
-            data = raw.decode("utf-8")
         except (binascii.Error, ValueError):
             raise MalformedRecordError("bad_base64") from None
+        try:
+            data = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedRecordError("not_utf8_text") from None
     elif encoding == "CSV":
         content_type = "text/csv"
     elif encoding != "JSON":
