@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from config.apis import Api, api_issues
-from config.labeling import Labeling
 from config.errors import CrossFieldError as CrossFieldError  # re-exported: the loader and tests import it from here
 from config.errors import raise_if as _raise_if
+from config.labeling import Labeling
 from config.monitoring import EndpointMonitoring
 from mlops_constructs.guardrails import DeploymentGuardrails, Strategy, platform_rollback_alarms
 from mlops_constructs.instance_types import InstanceTypeError, Purpose, parse_instance_type
