@@ -193,19 +193,17 @@ def test_command_exits_1_with_the_failure_reason(capsys: pytest.CaptureFixture[s
 
 
 def test_local_baseline_is_uploaded(tmp_path: Path) -> None:
-    config_dir = tmp_path / "config"
-    config_dir.mkdir()
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "texts.txt").write_text("hello\n")
-    text = (
-        Path("config/prod.yaml")
-        .read_text()
-        .replace("artifacts://call-transcript-intent/baseline/transcripts.jsonl", "data/texts.txt")
-    )
-    (config_dir / "prod.yaml").write_text(text)
-    (tmp_path / "containers").symlink_to(Path(__file__).resolve().parent.parent / "containers")
-    config = load_config("prod", config_dir=config_dir, root=tmp_path)
-    job = plan(config, env="prod", endpoint="call-transcript-intent", kind="text-drift", facts=FACTS, now=NOW, root=tmp_path)
+    config = load_config("prod")
+    endpoint = config.endpoints[1]
+    assert endpoint.monitoring is not None
+    assert endpoint.monitoring.text_drift is not None
+    drift = endpoint.monitoring.text_drift.model_copy(update={"baseline": "data/texts.txt"})
+    monitoring = endpoint.monitoring.model_copy(update={"text_drift": drift})
+    endpoints = [config.endpoints[0], endpoint.model_copy(update={"monitoring": monitoring})]
+    local = config.model_copy(update={"endpoints": endpoints})
+    job = plan(local, env="prod", endpoint="call-transcript-intent", kind="text-drift", facts=FACTS, now=NOW, root=tmp_path)
     assert job.staging.local_file == tmp_path / "data" / "texts.txt"
     assert (
         job.staging.key
