@@ -19,7 +19,6 @@ Adding a command group is one module and one line here:
 
     # below
     cli.add_command(weights.group)
-cli.add_command(labeling.group)
 
 Commands return their exit code (0 ok, 1 a gate failed); `CliError` and a missing file
 are reported as one line on stderr with exit 2, as is a usage error. Every command's
