@@ -84,7 +84,7 @@ def test_the_api_is_a_regional_rest_api_named_after_its_stack(api: assertions.Te
     api.has_resource_properties("AWS::ApiGateway::RestApi", {"Name": PROD_API, "EndpointConfiguration": {"Types": ["REGIONAL"]}})
 
 
-def test_bad_bodies_are_refused_by_the_gateway_with_the_validators_message(api: assertions.Template) -> None:
+def test_bad_bodies_are_refused_by_the_gateway_with_a_json_error(api: assertions.Template) -> None:
     schema = json.loads((REPO_ROOT / SCHEMA).read_text())
     api.has_resource_properties("AWS::ApiGateway::Model", {"ContentType": "application/json", "Schema": schema})
     api.has_resource_properties(
@@ -96,7 +96,7 @@ def test_bad_bodies_are_refused_by_the_gateway_with_the_validators_message(api: 
             {
                 "HttpMethod": method,
                 "RequestValidatorId": assertions.Match.any_value(),
-                "RequestModels": {"application/json": assertions.Match.any_value()},
+                "RequestModels": {"$default": assertions.Match.any_value()},
             },
             2,
         )
@@ -104,9 +104,54 @@ def test_bad_bodies_are_refused_by_the_gateway_with_the_validators_message(api: 
         "AWS::ApiGateway::GatewayResponse",
         {
             "ResponseType": "BAD_REQUEST_BODY",
-            "ResponseTemplates": {"application/json": assertions.Match.string_like_regexp(r"validationErrorString")},
+            "ResponseTemplates": {"application/json": assertions.Match.string_like_regexp(r"messageString")},
         },
     )
+
+
+def test_every_post_validates_its_body_whatever_the_content_type(api_json: dict[str, Any], iam_api: Synthesized) -> None:
+    """API Gateway validates a body only against the model of its content type; `$default` matches any
+    (Developer Guide, "Request validation"), so a text/plain body cannot skip the schema."""
+    for template in (api_json, iam_api.template_json("mlops-dev-api-risk")):
+        posts = [
+            m for m in resources_of_type(template, "AWS::ApiGateway::Method").values() if m["Properties"]["HttpMethod"] == "POST"
+        ]
+        assert posts
+        models = resources_of_type(template, "AWS::ApiGateway::Model")
+        for method in posts:
+            assert list(method["Properties"]["RequestModels"]) == ["$default"]
+            assert method["Properties"]["RequestModels"]["$default"]["Ref"] in models
+
+
+# What API Gateway puts in place of each variable: plain substitution, nothing escaped. The validator's detail and
+# error messages hold double quotes; $context.error.messageString is the message already quoted as JSON.
+_VALIDATION_DETAIL = '[object has missing required properties (["features"])]'
+_SUBSTITUTIONS = [
+    (r"\$context\.error\.messageString", json.dumps('Invalid request body: "features"')),
+    (r"\$context\.error\.(validationErrorString|message)\b", _VALIDATION_DETAIL),
+    (r"\$context\.[A-Za-z.]+", "v-1"),
+]
+
+
+def _render(template: str) -> str:
+    for pattern, value in _SUBSTITUTIONS:
+        template = re.sub(pattern, lambda _, value=value: value, template)  # type: ignore[misc]
+    return template
+
+
+def test_the_bad_body_answer_and_the_access_log_stay_json_whatever_the_validator_says(api_json: dict[str, Any]) -> None:
+    [response] = [
+        r
+        for r in resources_of_type(api_json, "AWS::ApiGateway::GatewayResponse").values()
+        if r["Properties"]["ResponseType"] == "BAD_REQUEST_BODY"
+    ]
+    body = json.loads(_render(response["Properties"]["ResponseTemplates"]["application/json"]))
+    assert body["error"] == 'Invalid request body: "features"'
+    assert body["request_id"] == "v-1"
+    [stage] = resources_of_type(api_json, "AWS::ApiGateway::Stage").values()
+    access = json.loads(_render(stage["Properties"]["AccessLogSetting"]["Format"]))
+    assert access["status"] == "v-1"
+    assert access["api"] == "caller-risk"
 
 
 def test_routes_are_score_requests_and_status(api_json: dict[str, Any]) -> None:
@@ -314,6 +359,43 @@ def test_each_route_alarms_on_p50_p99_5xx_and_throttles_into_the_alert_topic(api
     thresholds = {(a["Properties"]["ExtendedStatistic"], a["Properties"]["Threshold"]) for a in latency}
     assert thresholds == {("p50", 125), ("p99", 600)}  # prod.yaml's apis[0].alarms
     assert all({d["Name"] for d in a["Properties"]["Dimensions"]} == {"ApiName", "Stage", "Resource", "Method"} for a in latency)
+
+
+def test_the_throttles_alarm_counts_the_gateways_own_429s_per_route(api_json: dict[str, Any]) -> None:
+    """Stage, usage-plan and quota 429s never reach a function: a metric filter on the access log counts them."""
+    [metric_filter] = resources_of_type(api_json, "AWS::Logs::MetricFilter").values()
+    [access_group] = [
+        k
+        for k, g in resources_of_type(api_json, "AWS::Logs::LogGroup").items()
+        if g["Properties"].get("LogGroupName") == f"/aws/apigateway/{PROD_API}/access"
+    ]
+    assert metric_filter["Properties"]["LogGroupName"] == {"Ref": access_group}
+    assert metric_filter["Properties"]["FilterPattern"] == '{ $.status = "429" }'
+    [transformation] = metric_filter["Properties"]["MetricTransformations"]
+    assert (transformation["MetricNamespace"], transformation["MetricName"]) == ("MLOps/ScoringApi", "GatewayThrottled")
+    fields = {d["Key"]: d["Value"] for d in transformation["Dimensions"]}
+    assert fields == {"Api": "$.api", "Resource": "$.resourcePath", "Method": "$.httpMethod"}
+    [stage] = resources_of_type(api_json, "AWS::ApiGateway::Stage").values()
+    access_fields = json.loads(stage["Properties"]["AccessLogSetting"]["Format"])
+    assert (access_fields["api"], access_fields["resourcePath"], access_fields["httpMethod"], access_fields["status"]) == (
+        "caller-risk",
+        "$context.resourcePath",
+        "$context.httpMethod",
+        "$context.status",
+    )
+    throttles = {
+        a["Properties"]["AlarmDescription"].split(":")[0]: a["Properties"]["Metrics"]
+        for a in resources_of_type(api_json, "AWS::CloudWatch::Alarm").values()
+        if "throttled" in a["Properties"]["AlarmDescription"]
+    }
+    assert sorted(throttles) == ["GET /requests/{tracking_id}", "POST /requests", "POST /score"]
+    for route, metrics in throttles.items():
+        method, path = route.split(" ")
+        [gateway] = [m for m in metrics if m["Id"] == "gateway"]
+        metric = gateway["MetricStat"]["Metric"]
+        assert metric["MetricName"] == "GatewayThrottled"
+        assert {d["Name"]: d["Value"] for d in metric["Dimensions"]} == {"Api": "caller-risk", "Resource": path, "Method": method}
+        assert "FILL(gateway, 0)" in next(m["Expression"] for m in metrics if "Expression" in m)
 
 
 def test_a_dashboard_shows_the_api_and_its_endpoint(api_json: dict[str, Any]) -> None:

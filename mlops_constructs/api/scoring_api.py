@@ -7,8 +7,9 @@ Routes (handlers in lambda_src/scoring_api):
 - with `archive`: every accepted request and its answer goes through an SQS queue to the
   data bucket under `api/<name>/date=YYYY-MM-DD/` (SSE-KMS with the bucket's key).
 
-The gateway checks bodies against the request model (JSON Schema draft 4) before any
-function runs, and answers a bad body 400 with the validator's message. Callers sign with
+The gateway checks bodies, whatever their content type, against the request model (JSON
+Schema draft 4) before any function runs, and answers a bad body 400 (JSON; the validator's
+detail stays out, see BAD_REQUEST_BODY_TEMPLATE). Callers sign with
 IAM (SigV4) or send an API key counted by a usage plan. The stage throttles, traces (X-Ray),
 writes JSON access logs to a KMS-encrypted group, and sits behind a WAF web ACL.
 Each function may call InvokeEndpoint on this endpoint only (the endpoint's grant_invoke).
@@ -28,6 +29,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -44,6 +46,7 @@ from mlops_constructs.validation import Problems
 
 HANDLER_FOLDER = "scoring_api"
 METRICS_NAMESPACE = "MLOps/ScoringApi"  # lambda_src/scoring_api/runtime.py: NAMESPACE
+GATEWAY_THROTTLED = "GatewayThrottled"  # access-log metric filter: API Gateway's own 429s
 STAGE = "v1"
 ARCHIVE_PREFIX = "api"  # lambda_src/scoring_api/archive.py: PREFIX
 MAX_FUNCTION_NAME = 64  # Lambda CreateFunction: FunctionName (plain name) at most 64 characters
@@ -53,6 +56,13 @@ SCORE_TIMEOUT = cdk.Duration.seconds(15)
 WORKER_TIMEOUT = cdk.Duration.seconds(30)
 ARCHIVER_TIMEOUT = cdk.Duration.seconds(60)
 _ONE_MINUTE = cdk.Duration.minutes(1)
+# The request model's content type: "$default" applies it whatever Content-Type the caller sends (API Gateway
+# Developer Guide, "Request validation": "If no matching content type is found, request validation is not performed").
+DEFAULT_CONTENT_TYPE = "$default"
+BAD_REQUEST_BODY_TEMPLATE = (
+    '{"error": $context.error.messageString, "request_id": "$context.requestId", '
+    '"hint": "the body must be one JSON object matching the API\'s request schema"}'
+)
 
 
 @dataclass(frozen=True)
@@ -286,6 +296,20 @@ class ScoringApi(Construct):
 
     def _rest_api(self, api_name: str, auth: str, rate: float, burst: int, request_schema: Mapping[str, Any]) -> apigw.RestApi:
         access_logs = self._logs.log_group(self, "AccessLogs", f"/aws/apigateway/{api_name}/access")
+        self.access_logs = access_logs
+        # API Gateway's own 429s (stage or usage-plan throttle, daily quota) never reach a function: count them
+        # from the access log, per route, for the throttles alarm. At most three dimensions per metric filter
+        # (CloudWatch Logs PutMetricFilter: Dimensions); their values are access-log fields.
+        logs.MetricFilter(
+            self,
+            "GatewayThrottles",
+            log_group=access_logs,
+            filter_pattern=logs.FilterPattern.string_value("$.status", "=", "429"),
+            metric_namespace=METRICS_NAMESPACE,
+            metric_name=GATEWAY_THROTTLED,
+            metric_value="1",
+            dimensions={"Api": "$.api", "Resource": "$.resourcePath", "Method": "$.httpMethod"},
+        )
         api = apigw.RestApi(
             self,
             "RestApi",
@@ -303,19 +327,23 @@ class ScoringApi(Construct):
                 throttling_rate_limit=rate,
                 throttling_burst_limit=burst,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
-                access_log_format=apigw.AccessLogFormat.custom(json.dumps(_ACCESS_LOG_FIELDS, separators=(",", ":"))),
+                access_log_format=apigw.AccessLogFormat.custom(
+                    json.dumps({"api": self.name, **_ACCESS_LOG_FIELDS}, separators=(",", ":"))
+                ),
             ),
         )
         # API Gateway creates the execution-log group itself, unencrypted and never expiring,
         # unless it exists: create it first, encrypted and with a retention.
         execution_logs = self._logs.log_group(self, "ExecutionLogs", f"API-Gateway-Execution-Logs_{api.rest_api_id}/{STAGE}")
         api.deployment_stage.node.add_dependency(execution_logs)
+        # Gateway-response templates get plain substitution, no VTL and no escaping (API Gateway Developer
+        # Guide, x-amazon-apigateway-gateway-responses.responseTemplates); the validator's detail
+        # ($context.error.validationErrorString) holds double quotes and would break the JSON, so the body
+        # carries $context.error.messageString, which API Gateway substitutes already quoted.
         api.add_gateway_response(
             "BadRequestBody",
             type=apigw.ResponseType.BAD_REQUEST_BODY,
-            templates={
-                "application/json": '{"error": "$context.error.validationErrorString", "request_id": "$context.requestId"}'
-            },
+            templates={"application/json": BAD_REQUEST_BODY_TEMPLATE},
         )
         model = api.add_model(
             "RequestModel",
@@ -340,7 +368,9 @@ class ScoringApi(Construct):
                     route.method,
                     integration,
                     request_validator=validator,
-                    request_models={"application/json": model},
+                    # API Gateway validates a body only against the model mapped to the request's content
+                    # type; $default covers every content type, so no body skips the schema.
+                    request_models={DEFAULT_CONTENT_TYPE: model},
                     **options,
                 )
             else:
@@ -365,6 +395,16 @@ class ScoringApi(Construct):
                 "Method": route.method,
             },
             **{"period": _ONE_MINUTE, **options},
+        )
+
+    def metric_gateway_throttles(self, route: Route) -> cloudwatch.Metric:
+        """429s API Gateway answered itself (throttle or quota), from the access log's metric filter."""
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=GATEWAY_THROTTLED,
+            dimensions_map={"Api": self.name, "Resource": route.path, "Method": route.method},
+            period=_ONE_MINUTE,
+            statistic="Sum",
         )
 
     def metric_handler(self, metric_name: str, function: lambda_.Function, **options: Any) -> cloudwatch.Metric:
@@ -419,10 +459,12 @@ class ScoringApi(Construct):
                 cloudwatch.Alarm(
                     self,
                     f"{key}Throttles",
-                    alarm_description=f"{route.name}: requests throttled (the function's concurrency or the endpoint's 429s)",
+                    alarm_description=f"{route.name}: requests throttled (the stage, usage plan or quota; the "
+                    "function's concurrency; or the endpoint's 429s)",
                     metric=cloudwatch.MathExpression(
-                        expression="FILL(lambda, 0) + FILL(endpoint, 0)",
+                        expression="FILL(gateway, 0) + FILL(lambda, 0) + FILL(endpoint, 0)",
                         using_metrics={
+                            "gateway": self.metric_gateway_throttles(route),
                             "lambda": route.function.metric_throttles(period=_ONE_MINUTE, statistic="Sum"),
                             "endpoint": self.metric_handler("Status429", route.function),
                         },
@@ -590,7 +632,9 @@ _ACCESS_LOG_FIELDS = {
     "responseLatency": "$context.responseLatency",
     "integrationLatency": "$context.integrationLatency",
     "integrationStatus": "$context.integrationStatus",
-    "validationError": "$context.error.validationErrorString",
+    # The error's type (e.g. BAD_REQUEST_BODY, THROTTLED, QUOTA_EXCEEDED) has no quotes in it; the validator's
+    # detail and the error message can, and access-log variables are substituted unescaped, so they stay out.
+    "errorType": "$context.error.responseType",
     "wafStatus": "$context.waf.status",
     "xrayTraceId": "$context.xrayTraceId",
 }
