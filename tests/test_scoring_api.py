@@ -17,7 +17,7 @@ import pytest
 from botocore.stub import Stubber
 
 from lambda_src.scoring_api import archiver, score, settings, status, submit, worker
-from lambda_src.scoring_api.archive import Archive, ArchiveWriter, Message, compact_json, object_key
+from lambda_src.scoring_api.archive import LOGGED_RECORD_CHARS, Archive, ArchiveWriter, Message, compact_json, object_key
 from lambda_src.scoring_api.scoring import Scorer
 from lambda_src.scoring_api.tracking import Results, WorkItem, expiry_of, new_tracking_id
 from tests.aws_emulator import Emulator
@@ -178,6 +178,38 @@ def test_a_failed_archive_send_still_answers_and_logs_the_whole_record(
     assert '"request_id":"req-10"' in caplog.text
 
 
+def test_an_oversized_body_is_archived_as_its_size_and_a_prefix(aws: Emulator, runtime: tuple[Any, Stubber]) -> None:
+    """API Gateway passes bodies up to 10 MB; one above the API's limit is refused 413 and archived small enough
+    for an SQS message (1 MiB), not whole."""
+    client, _ = runtime
+    sqs = aws.client("sqs")
+    queue = sqs.create_queue(QueueName="archive")["QueueUrl"]
+    huge = '{"a": "' + "x" * 2_000_000 + '"}'
+    response = score.handle(api_event(huge, request_id="req-big"), CONTEXT, _score_deps(client, archive=Archive(sqs, queue)))
+    assert response["statusCode"] == 413
+    [message] = drain(sqs, queue)
+    line = json.loads(message)
+    assert line["request"] == {"size": len(huge), "truncated": huge[:4096]}
+    assert (line["status"], line["request_truncated"]) == (413, True)
+    assert len(message.encode()) < 16_384
+
+
+def test_a_failed_archive_send_logs_at_most_a_bounded_record(
+    aws: Emulator, runtime: tuple[Any, Stubber], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, stubber = runtime
+    sqs = aws.client("sqs")
+    big = json.dumps({"features": {"note": "y" * 200_000}})
+    expect_invoke(stubber, big.encode(), model_answer(ANSWER))
+    missing = f"{aws.url}/123456789012/no-such-queue"
+    deps = _score_deps(client, archive=Archive(sqs, missing), max_bytes=300_000)
+    assert score.handle(api_event(big, request_id="req-12"), CONTEXT, deps)["statusCode"] == 200
+    [logged] = [r.getMessage() for r in caplog.records if "archive send failed" in r.getMessage()]
+    assert len(logged) <= LOGGED_RECORD_CHARS + 200
+    assert "characters left out" in logged
+    assert '"request_id":"req-12"' in logged
+
+
 def test_queued_json_keeps_non_ascii_as_is_and_escapes_only_what_utf8_cannot_carry() -> None:
     assert compact_json({"name": "Zoë"}) == '{"name":"Zoë"}'
     assert compact_json({"bad": "\ud800"}) == '{"bad":"\\ud800"}'
@@ -218,9 +250,12 @@ def _status(api: dict[str, Any], tracking_id: str, results: Results | None = Non
     return status.handle(api_event(None, tracking_id=tracking_id), CONTEXT, results or api["results"])
 
 
-def _worker(api: dict[str, Any], client: Any) -> Any:
+def _worker(api: dict[str, Any], client: Any, *, results: Results | None = None, max_receive_count: int | None = None) -> Any:
     deps = worker.WorkerDependencies(
-        scorer=Scorer(client, ENDPOINT), results=api["results"], archive=Archive(api["sqs"], api["archive"])
+        scorer=Scorer(client, ENDPOINT),
+        results=results or api["results"],
+        archive=Archive(api["sqs"], api["archive"]),
+        max_receive_count=max_receive_count,
     )
     return lambda event: worker.handle(event, deps)
 
@@ -319,6 +354,86 @@ def test_a_model_error_is_recorded_as_the_answer(async_api: dict[str, Any], runt
     response = _status(async_api, tracking_id)
     assert response["statusCode"] == 502
     assert _body(response)["request_id"] == "req-async"
+
+
+def test_sagemakers_internal_failure_is_retried_by_the_worker(async_api: dict[str, Any], runtime: tuple[Any, Stubber]) -> None:
+    """A 500 InternalFailure is SageMaker's, not the record's: the worker leaves it to SQS instead of recording a 500."""
+    client, stubber = runtime
+    tracking_id = _body(_submit(async_api))["tracking_id"]
+    stubber.add_client_error("invoke_endpoint", service_error_code="InternalFailure", http_status_code=500)
+    expect_invoke(stubber, BODY.encode(), model_answer(ANSWER))
+    run_event_source(async_api["sqs"], async_api["work"], _worker(async_api, client), rounds=1)
+    assert _status(async_api, tracking_id)["statusCode"] == 202
+    run_event_source(async_api["sqs"], async_api["work"], _worker(async_api, client), rounds=1)
+    assert _status(async_api, tracking_id)["statusCode"] == 200
+
+
+def test_a_request_still_failing_on_its_last_delivery_is_recorded_as_503_and_archived(
+    async_api: dict[str, Any], runtime: tuple[Any, Stubber]
+) -> None:
+    """The work queue moves a message to the DLQ after maxReceiveCount (2 here): on that delivery the worker
+    records a final 503, so the caller's GET says so instead of 202 until the id expires."""
+    client, stubber = runtime
+    tracking_id = _body(_submit(async_api))["tracking_id"]
+    for _ in range(2):
+        stubber.add_client_error("invoke_endpoint", service_error_code="ModelNotReadyException", http_status_code=429)
+    run = _worker(async_api, client, max_receive_count=2)
+    run_event_source(async_api["sqs"], async_api["work"], run, rounds=1)
+    assert _status(async_api, tracking_id)["statusCode"] == 202
+    run_event_source(async_api["sqs"], async_api["work"], run, rounds=2)
+    response = _status(async_api, tracking_id)
+    assert response["statusCode"] == 503
+    assert _body(response)["request_id"] == "req-async"
+    assert drain(async_api["sqs"], async_api["work_dlq"]) == []
+    [archived] = [json.loads(b) for b in drain(async_api["sqs"], async_api["archive"])]
+    assert (archived["tracking_id"], archived["status"]) == (tracking_id, 503)
+
+
+def test_the_worker_stops_before_its_deadline_and_leaves_the_rest_to_sqs(
+    async_api: dict[str, Any], runtime: tuple[Any, Stubber]
+) -> None:
+    """With less than one message's worst case left, the rest of the batch is reported failed untouched."""
+    client, stubber = runtime
+    ids = [_body(_submit(async_api))["tracking_id"] for _ in range(3)]
+    messages = drain(async_api["sqs"], async_api["work"])
+    by_id = {WorkItem.from_message(m).tracking_id: m for m in messages}
+    records = [
+        {"messageId": f"m{i}", "body": by_id[t], "attributes": {"ApproximateReceiveCount": "1"}} for i, t in enumerate(ids)
+    ]
+    budget_ms = settings.WORKER_MESSAGE_BUDGET_S * 1000
+    left = [budget_ms + 1, budget_ms - 1, budget_ms - 1]  # Lambda's remaining time before each message
+    expect_invoke(stubber, BODY.encode(), model_answer(ANSWER))  # one model call: the first message only
+    deps = worker.WorkerDependencies(scorer=Scorer(client, ENDPOINT), results=async_api["results"], max_receive_count=2)
+    result = worker.handle({"Records": records}, deps, lambda: left.pop(0) if left else 0)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+    assert [_status(async_api, t)["statusCode"] for t in ids] == [200, 202, 202]
+
+
+def test_the_worker_timeout_covers_a_whole_batch_at_its_worst() -> None:
+    from mlops_constructs.api.scoring_api import WORKER_BATCH_SIZE, WORKER_TIMEOUT
+
+    assert WORKER_TIMEOUT.to_seconds() >= WORKER_BATCH_SIZE * settings.WORKER_MESSAGE_BUDGET_S
+
+
+def test_a_crash_between_recording_and_archiving_loses_no_archive_record(
+    async_api: dict[str, Any], runtime: tuple[Any, Stubber]
+) -> None:
+    """The worker archives before it records: if it dies right after the table write, the archive has the line."""
+    client, stubber = runtime
+    tracking_id = _body(_submit(async_api))["tracking_id"]
+
+    class CrashAfterFinish(Results):
+        def finish(self, tracking_id: str, *, http_status: int, body: dict[str, Any]) -> bool:
+            super().finish(tracking_id, http_status=http_status, body=body)
+            raise RuntimeError("the function was stopped here")
+
+    expect_invoke(stubber, BODY.encode(), model_answer(ANSWER))
+    crashing = _worker(async_api, client, results=CrashAfterFinish(async_api["dynamodb"], TABLE))
+    run_event_source(async_api["sqs"], async_api["work"], crashing, rounds=1)
+    run_event_source(async_api["sqs"], async_api["work"], _worker(async_api, client), rounds=1)  # the redelivery
+    assert _status(async_api, tracking_id)["statusCode"] == 200
+    archived = [json.loads(b) for b in drain(async_api["sqs"], async_api["archive"])]
+    assert [(a["tracking_id"], a["status"]) for a in archived] == [(tracking_id, 200)]
 
 
 def test_status_is_404_for_an_unknown_or_malformed_id(async_api: dict[str, Any]) -> None:

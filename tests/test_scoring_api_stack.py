@@ -295,6 +295,23 @@ def test_the_queues_are_kms_encrypted_with_dead_letter_queues_and_fit_their_cons
         assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
+def test_the_worker_has_time_for_a_whole_batch_and_knows_the_last_delivery(api_json: dict[str, Any]) -> None:
+    """Timeout >= batch size x one message's worst case, or a slow batch times out and its messages climb to the
+    DLQ unrecorded; the worker reads the queue's maxReceiveCount to record a last failed delivery as a 503."""
+    worker = _functions(api_json)["worker"]
+    [mapping] = [
+        m
+        for m in resources_of_type(api_json, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"]
+        == {"Ref": next(k for k, v in resources_of_type(api_json, "AWS::Lambda::Function").items() if v is worker)}
+    ]
+    batch = mapping["Properties"]["BatchSize"]
+    assert worker["Properties"]["Timeout"] >= batch * settings.WORKER_MESSAGE_BUDGET_S
+    queue = resources_of_type(api_json, "AWS::SQS::Queue")[mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]]
+    receives = queue["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+    assert worker["Properties"]["Environment"]["Variables"][settings.MAX_RECEIVE_COUNT] == str(receives)
+
+
 def test_dead_letters_raise_an_alarm_into_the_alert_topic(api_json: dict[str, Any]) -> None:
     alarms = [
         a

@@ -29,6 +29,11 @@ from typing import Any, Protocol
 
 LOG = logging.getLogger(__name__)
 PREFIX = "api"
+# A body above the API's limit (refused 413; API Gateway lets up to 10 MB through) is archived as its size and
+# a prefix of at most this many bytes: even escaped six-fold as JSON it stays far below SQS's 1 MiB message.
+ARCHIVED_PREFIX_BYTES = 64 * 1024
+# A record that could not be queued is logged up to this many characters, well inside a CloudWatch Logs event.
+LOGGED_RECORD_CHARS = 64 * 1024
 
 
 class QueueClient(Protocol):
@@ -40,14 +45,33 @@ class ObjectClient(Protocol):
 
 
 def record(
-    *, route: str, request_id: str, body: bytes | str, status: int, answer: dict[str, Any], received_at: float, **extra: Any
+    *,
+    route: str,
+    request_id: str,
+    body: bytes | str,
+    status: int,
+    answer: dict[str, Any],
+    received_at: float,
+    max_request_bytes: int | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """One archive line: the caller's request (as JSON when it parses) and the answer given."""
-    text = body.decode() if isinstance(body, bytes) else body
-    try:
-        request: Any = json.loads(text)
-    except ValueError:
-        request = text
+    """One archive line: the caller's request (as JSON when it parses) and the answer given.
+
+    A body above `max_request_bytes` (the API's own limit) is kept as `{"size", "truncated"}`: its length in
+    bytes and its first `min(max_request_bytes, ARCHIVED_PREFIX_BYTES)` bytes as text, so the record fits a
+    queue message."""
+    raw = body.encode(errors="surrogatepass") if isinstance(body, str) else body
+    request: Any
+    if max_request_bytes is not None and len(raw) > max_request_bytes:
+        prefix = raw[: min(max_request_bytes, ARCHIVED_PREFIX_BYTES)]
+        request = {"size": len(raw), "truncated": prefix.decode(errors="replace")}
+        extra = {"request_truncated": True, **extra}
+    else:
+        text = raw.decode(errors="replace")
+        try:
+            request = json.loads(text)
+        except ValueError:
+            request = text
     return {
         "request_id": request_id,
         "route": route,
@@ -71,7 +95,7 @@ def compact_json(value: Any) -> str:
 
 
 class Archive:
-    """The sending side: puts records on the archive queue; a failed send is logged whole, never raised."""
+    """The sending side: puts records on the archive queue; a failed send is logged (up to LOGGED_RECORD_CHARS), never raised."""
 
     def __init__(self, client: QueueClient, queue_url: str) -> None:
         self._client = client
@@ -84,7 +108,12 @@ class Archive:
         except Exception:
             # The caller already has its answer; keep the record in the function's log
             # (retained, encrypted) so it can be replayed, and let the metric alarm.
-            LOG.exception("archive send failed; the record follows: %s", text)
+            clipped = len(text) - LOGGED_RECORD_CHARS
+            LOG.exception(
+                "archive send failed; the record follows%s: %s",
+                f" (its last {clipped} characters left out)" if clipped > 0 else "",
+                text[:LOGGED_RECORD_CHARS],
+            )
             return False
         return True
 

@@ -39,7 +39,15 @@ def handle(event: dict[str, Any], context: Any, deps: ScoreDependencies) -> dict
         metrics.add_metric(name=f"Status{status}", unit=MetricUnit.Count, value=1)
     if deps.archive is not None:  # every request that reached the handler, whatever its answer
         sent = deps.archive.send(
-            record(route=ROUTE, request_id=rid, body=body, status=status, answer=answer, received_at=received)
+            record(
+                route=ROUTE,
+                request_id=rid,
+                body=body,
+                status=status,
+                answer=answer,
+                received_at=received,
+                max_request_bytes=deps.max_body_bytes,
+            )
         )
         if not sent:
             metrics.add_metric(name="ArchiveSendFailed", unit=MetricUnit.Count, value=1)

@@ -14,6 +14,12 @@ RESULTS_TABLE = "RESULTS_TABLE"  # DynamoDB table of asynchronous results
 RESULT_TTL_HOURS = "RESULT_TTL_HOURS"
 ARCHIVE_BUCKET = "ARCHIVE_BUCKET"
 ARCHIVE_KEY_ARN = "ARCHIVE_KEY_ARN"  # the data bucket's KMS key: archive objects are SSE-KMS with it
+MAX_RECEIVE_COUNT = "MAX_RECEIVE_COUNT"  # the work queue's maxReceiveCount: a failure on that delivery is final
+
+# The worker's worst case for one message: InvokeEndpoint gives up within 2 x (1 s connect + 5 s read)
+# (runtime.py), plus the table read and write. The worker starts a message only with this much time left,
+# and the stack gives it a timeout of at least batch size x this (mlops_constructs/api/scoring_api.py).
+WORKER_MESSAGE_BUDGET_S = 15
 
 # Set by the stack on every function, read by each handler module that needs it.
 ALL = (
@@ -27,6 +33,7 @@ ALL = (
     RESULT_TTL_HOURS,
     ARCHIVE_BUCKET,
     ARCHIVE_KEY_ARN,
+    MAX_RECEIVE_COUNT,
 )
 
 

@@ -35,7 +35,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from lambda_src.scoring_api import settings as env
-from mlops_constructs.api.queues import ConsumedQueue
+from mlops_constructs.api.queues import MAX_RECEIVE_COUNT, ConsumedQueue
 from mlops_constructs.api.results_table import ResultsTable
 from mlops_constructs.api.web_acl import RegionalWebAcl
 from mlops_constructs.endpoint import IModelEndpoint
@@ -53,7 +53,11 @@ MAX_FUNCTION_NAME = 64  # Lambda CreateFunction: FunctionName (plain name) at mo
 # API Gateway's integration timeout for REST APIs is 29 s by default; answer well before it. The
 # handlers' SDK clients give up within 2 x (1 s connect + 5 s read) (lambda_src/scoring_api/runtime.py).
 SCORE_TIMEOUT = cdk.Duration.seconds(15)
-WORKER_TIMEOUT = cdk.Duration.seconds(30)
+# The worker takes WORKER_BATCH_SIZE messages per invocation and needs at most env.WORKER_MESSAGE_BUDGET_S for
+# each (lambda_src/scoring_api/settings.py), so its timeout covers a whole batch at its worst, plus a margin; the
+# handler also stops starting messages once less than that budget is left (tests/test_scoring_api_stack.py).
+WORKER_BATCH_SIZE = 4
+WORKER_TIMEOUT = cdk.Duration.seconds(WORKER_BATCH_SIZE * env.WORKER_MESSAGE_BUDGET_S + 10)
 ARCHIVER_TIMEOUT = cdk.Duration.seconds(60)
 _ONE_MINUTE = cdk.Duration.minutes(1)
 # The request model's content type: "$default" applies it whatever Content-Type the caller sends (API Gateway
@@ -206,7 +210,7 @@ class ScoringApi(Construct):
                 "worker",
                 "Scores queued API requests into the results table",
                 WORKER_TIMEOUT,
-                {**common, **scoring, **table, **archive_env},
+                {**common, **scoring, **table, **archive_env, env.MAX_RECEIVE_COUNT: str(MAX_RECEIVE_COUNT)},
             )
             endpoint.grant_invoke(self.worker)
             self.results.grant_write_item(self.worker, "dynamodb:GetItem", "dynamodb:UpdateItem")
@@ -217,6 +221,7 @@ class ScoringApi(Construct):
                 consumer_timeout=WORKER_TIMEOUT,
                 encryption_key=encryption_key,
                 alert_topic=alert_topic,
+                batch_size=WORKER_BATCH_SIZE,
                 description=f"API {name} asynchronous requests",
             )
             self.submit = self._function(
