@@ -401,12 +401,25 @@ def test_the_worker_stops_before_its_deadline_and_leaves_the_rest_to_sqs(
         {"messageId": f"m{i}", "body": by_id[t], "attributes": {"ApproximateReceiveCount": "1"}} for i, t in enumerate(ids)
     ]
     budget_ms = settings.WORKER_MESSAGE_BUDGET_S * 1000
-    left = [budget_ms + 1, budget_ms - 1, budget_ms - 1]  # Lambda's remaining time before each message
+    left = [budget_ms + 1, budget_ms - 1, budget_ms - 1]  # Lambda's remaining time, asked once before each message
     expect_invoke(stubber, BODY.encode(), model_answer(ANSWER))  # one model call: the first message only
     deps = worker.WorkerDependencies(scorer=Scorer(client, ENDPOINT), results=async_api["results"], max_receive_count=2)
-    result = worker.handle({"Records": records}, deps, lambda: left.pop(0) if left else 0)
+    result = worker.handle({"Records": records}, deps, lambda: left.pop(0))
     assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
     assert [_status(async_api, t)["statusCode"] for t in ids] == [200, 202, 202]
+
+
+def test_a_message_deferred_on_its_last_delivery_is_recorded_as_503(
+    async_api: dict[str, Any], runtime: tuple[Any, Stubber]
+) -> None:
+    client, _ = runtime  # no model call: there is no time for one
+    tracking_id = _body(_submit(async_api))["tracking_id"]
+    [message] = drain(async_api["sqs"], async_api["work"])
+    records = [{"messageId": "m0", "body": message, "attributes": {"ApproximateReceiveCount": "2"}}]
+    deps = worker.WorkerDependencies(scorer=Scorer(client, ENDPOINT), results=async_api["results"], max_receive_count=2)
+    left_ms = settings.WORKER_MESSAGE_BUDGET_S * 1000 - 1  # too little to score, enough to record the failure
+    assert worker.handle({"Records": records}, deps, lambda: left_ms) == {"batchItemFailures": []}
+    assert _status(async_api, tracking_id)["statusCode"] == 503
 
 
 def test_the_worker_timeout_covers_a_whole_batch_at_its_worst() -> None:

@@ -67,8 +67,8 @@ def handle(event: dict[str, Any], deps: WorkerDependencies, remaining_ms: Remain
             except Exception:
                 logger.exception("work message failed; SQS will deliver it again", extra={"message_id": message_id})
                 outcome = "error"
-        time_to_record = remaining_ms is None or remaining_ms() >= _GIVE_UP_BUDGET_MS
-        if outcome in ("retry", "error", "deferred") and last and time_to_record:
+        transient = outcome in ("retry", "error", "deferred")
+        if transient and last and (remaining_ms is None or remaining_ms() >= _GIVE_UP_BUDGET_MS):
             outcome = _give_up(text, deps, message_id, outcome)
         metrics.add_metric(name=f"Work{outcome.capitalize()}", unit=MetricUnit.Count, value=1)
         if outcome in ("poison", "error", "retry", "deferred"):
