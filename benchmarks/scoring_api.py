@@ -7,12 +7,15 @@ One run, interleaved rounds, same server process, same record, one request at a 
 - handle: `score.handle`, the handler's own code around the boto3 call, without Powertools;
 - handler: `score.handler` as Lambda calls it (Powertools logger, tracer and metrics
   decorators, API Gateway event parsing, body checks, the boto3 call, answer building;
-  archive off; the EMF line it prints goes to /dev/null as Lambda's log pipe would take it).
+  archive off; the EMF line it prints goes to /dev/null as Lambda's log pipe would take it);
+- archived: the same with the archive on, as prod.yaml ships it: one SQS SendMessage per
+  request to a queue on moto's server, run as its own process on this machine (a local
+  stand-in for SQS: its latency is moto's, not SQS's; skip with --no-archive).
 
 Reported: P50 and P99 per mode, and the handler/direct P50 ratio (target <= 1.2x). What the
 ratio leaves out, on purpose: network to SageMaker and API Gateway, which a direct call to
 a SageMaker endpoint pays too. Machine shared with other work: read the spread.
-Usage: .venv/bin/python benchmarks/scoring_api.py [--rounds 5 --requests 300]
+Usage: .venv/bin/python benchmarks/scoring_api.py [--rounds 5 --requests 300] [--no-archive]
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ import contextlib
 import http.client
 import json
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +40,7 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "mlops-bench-api-risk-score")
 
 from lambda_src.scoring_api import score
+from lambda_src.scoring_api.archive import Archive
 from lambda_src.scoring_api.scoring import Scorer
 from mlops_cli.model_artifact import FEATURE_NAMES, build, extract
 from tests.invoke_endpoint_adapter import LocalInvokeEndpoint
@@ -53,6 +59,45 @@ def _timed(call: Callable[[], object], n: int) -> list[float]:
     return out
 
 
+@contextlib.contextmanager
+def _moto_server() -> Iterator[str]:
+    """moto's server in its own process (as SQS is a separate service), answering on a free local port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("moto server did not start")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _sqs(url: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "sqs", region_name="eu-west-1", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+def drain_one(sqs: Any, queue_url: str) -> str:
+    """The archive record the handler queued (checks that archiving works before timing it)."""
+    [message] = sqs.receive_message(QueueUrl=queue_url).get("Messages", [])
+    return str(message["Body"])
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -62,13 +107,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--no-archive", action="store_true", help="leave out the archive-on mode (no moto server)")
     args = parser.parse_args()
     body = json.dumps(RECORD).encode()
     with tempfile.TemporaryDirectory() as work:
         archive = Path(work) / "model.tar.gz"
         build(archive, hidden=(32, 16), rows=4000, epochs=2)
         model_dir = extract(archive, Path(work) / "model")
-        with server_process(model_dir) as (port, _), open(os.devnull, "w") as sink:
+        with contextlib.ExitStack() as stack:
+            port, _ = stack.enter_context(server_process(model_dir))
+            sink = stack.enter_context(open(os.devnull, "w"))
+            moto_url = None if args.no_archive else stack.enter_context(_moto_server())
             connection = http.client.HTTPConnection("127.0.0.1", port)
 
             def direct() -> object:
@@ -96,10 +145,32 @@ def main() -> None:
                 return score.handle(event, context, deps)
 
             def handler() -> object:
+                score._DEPS[:] = [deps]
                 with contextlib.redirect_stdout(sink):
                     return score.handler(event, context)
 
             modes: dict[str, Callable[[], object]] = {"direct": direct, "boto3": boto, "handle": handle, "handler": handler}
+            if moto_url is not None:
+                sqs = _sqs(moto_url)
+                queue_url = sqs.create_queue(QueueName="bench-archive")["QueueUrl"]
+                archived_deps = score.ScoreDependencies(
+                    scorer=deps.scorer, max_body_bytes=deps.max_body_bytes, archive=Archive(sqs, queue_url)
+                )
+
+                def archived() -> object:
+                    score._DEPS[:] = [archived_deps]
+                    with contextlib.redirect_stdout(sink):
+                        return score.handler(event, context)
+
+                with contextlib.redirect_stdout(sink):
+                    assert archived()["statusCode"] == 200  # type: ignore[index]
+                record_text = drain_one(sqs, queue_url)
+
+                def send() -> object:  # the bare SendMessage of one archive record: moto's own cost
+                    return sqs.send_message(QueueUrl=queue_url, MessageBody=record_text)
+
+                modes["sqs"] = send
+                modes["archived"] = archived
             times: dict[str, list[float]] = {name: [] for name in modes}
             for call in modes.values():  # warm-up
                 _timed(call, 50)
@@ -123,6 +194,13 @@ def main() -> None:
     print(f"handle / boto3 at P50:   {p50['handle'] / p50['boto3']:.2f}x (our parsing, checks, answer)")
     print(f"handler / handle at P50: {p50['handler'] / p50['handle']:.2f}x (Powertools decorators, EMF line)")
     print(f"handler overhead at P50: {(p50['handler'] - p50['direct']) * 1000:.0f} µs per request")
+    if "archived" in p50:
+        print(f"archived / direct at P50: {p50['archived'] / p50['direct']:.2f}x (archive on, as prod ships it)")
+        print(f"archive send at P50:      {(p50['archived'] - p50['handler']) * 1000:.0f} µs per request (SQS on local moto)")
+        print(f"bare SendMessage at P50:  {p50['sqs'] * 1000:.0f} µs (moto's own cost; real SQS differs)")
+        print(
+            f"archived - SendMessage:   {(p50['archived'] - p50['sqs']) / p50['direct']:.2f}x direct (the handler without moto)"
+        )
 
 
 if __name__ == "__main__":
