@@ -60,7 +60,14 @@ def texts(kind: str, count: int, seed: int) -> list[str]:
     return out
 
 
-def capture_line(text: str, index: int, *, encoding: str = "JSON", field: str = "transcript") -> str:
+def capture_line(
+    text: str,
+    index: int,
+    *,
+    encoding: str = "JSON",
+    field: str = "transcript",
+    inference_time: str = "2026-11-25T10:00:00Z",
+) -> str:
     if encoding == "CSV":
         buffer = io.StringIO()
         csv.writer(buffer).writerow([text, "web"])
@@ -82,7 +89,7 @@ def capture_line(text: str, index: int, *, encoding: str = "JSON", field: str = 
         "eventMetadata": {
             "eventId": f"event-{index}",
             "inferenceId": f"inference-{index}",
-            "inferenceTime": "2026-11-25T10:00:00Z",
+            "inferenceTime": inference_time,
         },
         "eventVersion": "0",
     }

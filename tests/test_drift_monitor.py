@@ -9,6 +9,7 @@ run in-process.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import subprocess
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 from drift_monitor.capture import ReadReport, read_capture
-from drift_monitor.monitor import MonitorSettings, SettingsError, analyse
+from drift_monitor.monitor import MonitorSettings, SettingsError, analyse, run
 
 from mlops_constructs.monitoring_rules import (
     DRIFT_ENV_BATCH_SIZE,
@@ -231,7 +232,97 @@ def test_malformed_only_window_reports_and_embeds_nothing(tmp_path: Path) -> Non
     env = _monitor_env(tmp_path, source, tmp_path)
     outcome = analyse(MonitorSettings.from_env(env), _NoModel())  # type: ignore[arg-type]
     assert outcome.statistics["capture"]["malformed_records"] == 4
-    assert [v["constraint_check_type"] for v in outcome.violations] == ["completeness_check"]
+    descriptions = [v["description"] for v in outcome.violations if v["constraint_check_type"] == "completeness_check"]
+    assert len(descriptions) == len(outcome.violations) == 2
+    assert descriptions[0].startswith("no captured texts in the window")
+    assert descriptions[1].startswith("4 of 4 captured records in the window could not be read")
+
+
+class _UnitEmbedder:
+    """Every text on the same unit vector, and a record of what was embedded (no model)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def embed(self, texts: list[str], batch_size: int = 32) -> Any:
+        import numpy as np
+
+        self.seen += texts
+        vectors = np.zeros((len(texts), 4), dtype=np.float32)
+        vectors[:, 0] = 1.0
+        return vectors
+
+
+def _unit_baseline(folder: Path) -> Path:
+    import numpy as np
+    from drift_monitor.baseline import FORMAT, VERSION
+
+    vectors = np.array([[1.0, 0.0, 0.0, 0.0]], dtype=np.float16)
+    embeddings = base64.b64encode(vectors.tobytes()).decode()
+    document = {"format": FORMAT, "version": VERSION, "count": 1, "dimension": 4, "embeddings": embeddings}
+    (folder / "statistics.json").write_text(json.dumps(document))
+    return folder
+
+
+def test_records_outside_the_window_are_skipped_and_counted(tmp_path: Path) -> None:
+    """Model Monitor may hand over more than the window ("Container Contract Inputs", dataset_source):
+    the previous hour's records are skipped, counted as outside_window, never scored nor malformed."""
+    source = tmp_path / "endpoint"
+    earlier = [capture_line("roaming charges last hour", 90, inference_time="2026-11-25T09:59:59Z")]
+    bad_payload = json.loads(capture_line("x", 91, encoding="BASE64", inference_time="2026-11-25T09:30:00Z"))
+    bad_payload["captureData"]["endpointInput"]["data"] = "%%%not base64%%%"
+    earlier.append(json.dumps(bad_payload))
+    write_capture(source, ENDPOINT, earlier, hour="09")
+    inside = [capture_line(f"in the window {i}", i, inference_time=f"2026-11-25T10:{i:02d}:00Z") for i in range(3)]
+    later = capture_line("the next hour", 99, inference_time="2026-11-25T11:00:00Z")  # end is exclusive
+    write_capture(source, ENDPOINT, [*inside, later], hour="10")
+    env = _monitor_env(_unit_baseline(tmp_path), source, tmp_path)
+    # The contract's own example has stray spaces inside the time ("2019-12-01T16: 20: 00Z").
+    env |= {"start_time": " 2026-11-25T10: 00: 00Z", "end_time": "2026-11-25T11: 00: 00Z "}
+    embedder = _UnitEmbedder()
+    outcome = analyse(MonitorSettings.from_env(env), embedder)  # type: ignore[arg-type]
+    assert embedder.seen == ["in the window 0", "in the window 1", "in the window 2"]
+    capture = outcome.statistics["capture"]
+    assert (capture["records"], capture["outside_window"], capture["texts"], capture["malformed_records"]) == (6, 3, 3, 0)
+    assert outcome.statistics["window"] == {"start_time": "2026-11-25T10:00:00+00:00", "end_time": "2026-11-25T11:00:00+00:00"}
+    assert outcome.violations == []
+
+
+def test_a_text_without_an_inference_time_is_malformed_in_a_bounded_window(tmp_path: Path) -> None:
+    source = tmp_path / "endpoint"
+    undated = json.loads(capture_line("when was this", 1))
+    del undated["eventMetadata"]["inferenceTime"]
+    odd = json.loads(capture_line("and this", 2, inference_time="yesterday"))
+    write_capture(source, ENDPOINT, [json.dumps(undated), json.dumps(odd), capture_line("fine", 3)])
+    report = ReadReport()
+    settings = MonitorSettings.from_env(_monitor_env(tmp_path, source, tmp_path))
+    texts = [c.text for c in read_capture(source, "transcript", 0, report, settings.window)]
+    assert texts == ["fine"]
+    assert dict(report.malformed) == {"no_inference_time": 1, "bad_inference_time": 1}
+
+
+def test_an_empty_window_is_a_violation_that_alerts(tmp_path: Path) -> None:
+    """No text to score (capture stopped, or everything is from another hour) must not pass as
+    Completed: the alarms treat missing metrics as not breaching, and the alert rule only
+    matches CompletedWithViolations or failures."""
+    source = tmp_path / "endpoint"
+    write_capture(source, ENDPOINT, [capture_line("an hour early", 1, inference_time="2026-11-25T09:00:00Z")], hour="09")
+    settings = MonitorSettings.from_env(_monitor_env(_unit_baseline(tmp_path), source, tmp_path))
+    outcome = run(settings, _NoModel(), stdout=io.StringIO())  # type: ignore[arg-type]
+    (violation,) = outcome.violations
+    assert violation["constraint_check_type"] == "completeness_check"
+    assert violation["description"] == (
+        "no captured texts in the window 2026-11-25T10:00:00+00:00 to 2026-11-25T11:00:00+00:00: "
+        "1 records read, 1 outside the window, 0 unreadable"
+    )
+    written = json.loads((tmp_path / "resultdata" / "constraint_violations.json").read_text())
+    assert written == {"violations": [violation]}
+    assert (tmp_path / "opt-ml-output" / "message").read_text().startswith("CompletedWithViolations: ")
+
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    outcome = analyse(MonitorSettings.from_env({**_monitor_env(tmp_path, empty, tmp_path)}), _NoModel())  # type: ignore[arg-type]
+    assert [v["description"].split(":")[0] for v in outcome.violations] == ["no captured texts in the window 2026-11-25T10"]
 
 
 def test_json_instances_and_jsonlines_payloads_give_every_text(tmp_path: Path) -> None:
@@ -262,6 +353,32 @@ def test_settings_report_every_problem_at_once() -> None:
     assert "THRESHOLD='high' is not a number" in problems
     assert "PERCENTILE=100 is outside 1-99" in problems
     assert "PERCENTILE_THRESHOLD is not set" in problems
+
+
+def test_settings_refuse_a_window_they_cannot_read() -> None:
+    with pytest.raises(SettingsError) as caught:
+        MonitorSettings.from_env(
+            {
+                "dataset_source": "/in",
+                "output_path": "/out",
+                "THRESHOLD": "0.5",
+                "PERCENTILE_THRESHOLD": "0.3",
+                "start_time": "2026-11-25T11:00:00Z",
+                "end_time": "2026-11-25T10:00:00Z",
+            }
+        )
+    assert caught.value.problems == ["start_time 2026-11-25T11:00:00+00:00 is not before end_time 2026-11-25T10:00:00+00:00"]
+    with pytest.raises(SettingsError) as caught:
+        MonitorSettings.from_env(
+            {
+                "dataset_source": "/in",
+                "output_path": "/out",
+                "THRESHOLD": "0.5",
+                "PERCENTILE_THRESHOLD": "0.3",
+                "end_time": "soon",
+            }
+        )
+    assert caught.value.problems == ["end_time='soon' is not an ISO 8601 time"]
 
 
 def test_the_container_reads_every_variable_the_schedule_sets() -> None:

@@ -11,6 +11,11 @@ A capture line looks like (SageMaker Developer Guide, "Capture data from real-ti
 `encoding` is JSON or CSV (the data is the payload as text) or BASE64 (any other content
 type; decoded here and read by its content type). Every line that yields no text is
 counted by reason with its file and line, never dropped silently and never fatal.
+
+The analysis window: Model Monitor hands the container the hour folders that cover
+`start_time`..`end_time` and "sometimes downloads more" ("Container Contract Inputs",
+dataset_source), so a record whose `eventMetadata.inferenceTime` falls outside the window
+is skipped and counted as `outside_window` (not malformed: nothing is wrong with it).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +43,43 @@ class CapturedText:
     inference_time: str | None
 
 
+def parse_time(raw: str) -> datetime:
+    """An ISO 8601 time as Model Monitor and data capture write it, as an aware UTC datetime.
+
+    Whitespace is dropped anywhere: the contract's own example reads "2019-12-01T16: 20: 00Z".
+    Raises ValueError for anything else.
+    """
+    text = "".join(raw.split())
+    if not text:
+        raise ValueError("empty time")
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The execution's analysis window, [start, end); an open side when Model Monitor sets none."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def contains(self, when: datetime) -> bool:
+        return (self.start is None or when >= self.start) and (self.end is None or when < self.end)
+
+    @property
+    def bounded(self) -> bool:
+        return self.start is not None or self.end is not None
+
+
 @dataclass
 class ReadReport:
-    """What was read: records seen, texts found, and problems by reason (with examples)."""
+    """What was read: records seen, texts found, problems by reason (with examples), and
+    records outside the analysis window (counted apart from the problems)."""
 
     records: int = 0
     texts: int = 0
     files: int = 0
+    outside_window: int = 0
     malformed: Counter[str] = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
 
@@ -56,10 +92,16 @@ class ReadReport:
     def malformed_total(self) -> int:
         return sum(self.malformed.values())
 
+    @property
+    def in_window(self) -> int:
+        """Records inside the window: the ones that count toward the malformed share."""
+        return self.records - self.outside_window
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "files": self.files,
             "records": self.records,
+            "outside_window": self.outside_window,
             "texts": self.texts,
             "malformed_records": self.malformed_total,
             "malformed_by_reason": dict(sorted(self.malformed.items())),
@@ -158,8 +200,27 @@ def capture_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json"))
 
 
-def read_capture(root: Path, text_field: str, csv_column: int, report: ReadReport) -> Iterator[CapturedText]:
-    """Every request text under `root`; problems go to `report`."""
+def _inference_time(record: Any) -> tuple[datetime | None, str | None]:
+    """(parsed time, the reason it is unusable) of a record's eventMetadata.inferenceTime."""
+    raw = _dig(record, ["eventMetadata", "inferenceTime"])
+    if raw is None:
+        return None, "no_inference_time"
+    try:
+        return parse_time(str(raw)), None
+    except ValueError:
+        return None, "bad_inference_time"
+
+
+def read_capture(
+    root: Path, text_field: str, csv_column: int, report: ReadReport, window: Window | None = None
+) -> Iterator[CapturedText]:
+    """Every request text under `root` inside `window`; problems and skipped records go to `report`.
+
+    A record with a readable inferenceTime outside the window is skipped before its payload
+    is read. One without a usable time is read: if it yields texts while the window is
+    bounded, it is malformed (no_inference_time / bad_inference_time), since it cannot be
+    placed in the window; otherwise it keeps the reason its payload gives.
+    """
     for path in capture_files(root):
         report.files += 1
         with path.open("rb") as stream:
@@ -173,7 +234,13 @@ def read_capture(root: Path, text_field: str, csv_column: int, report: ReadRepor
                         record = json.loads(raw)
                     except (json.JSONDecodeError, UnicodeDecodeError):
                         raise MalformedRecordError("not_json") from None
+                    when, unusable = _inference_time(record)
+                    if window is not None and when is not None and not window.contains(when):
+                        report.outside_window += 1
+                        continue
                     texts, metadata = texts_of_record(record, text_field, csv_column)
+                    if window is not None and window.bounded and unusable is not None:
+                        raise MalformedRecordError(unusable)
                 except MalformedRecordError as problem:
                     report.problem(problem.reason, where)
                     continue

@@ -6,6 +6,11 @@ Environment (Model Monitor's container contract, "Container Contract Inputs"):
 `publish_cloudwatch_metrics`, `baseline_statistics` (the BaselineConfig file). The platform
 adds THRESHOLD, PERCENTILE, PERCENTILE_THRESHOLD, TEXT_FIELD, CSV_COLUMN, BATCH_SIZE.
 
+Only records whose inferenceTime lies in [start_time, end_time) are scored: Model Monitor
+may download more than the window (see capture.py); the rest are counted as outside_window.
+A window with no text to score is a `completeness_check` violation, so an endpoint whose
+capture stopped (or whose text field moved) alerts instead of passing silently.
+
 Outputs:
 - `<output_path>/constraint_violations.json`: `{"violations": [{"feature_name",
   "constraint_check_type", "description"}]}`, Model Monitor's format ("Container Contract
@@ -27,14 +32,15 @@ import json
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
 from drift_monitor.baseline import load_embeddings
-from drift_monitor.capture import ReadReport, read_capture
+from drift_monitor.capture import ReadReport, Window, parse_time, read_capture
 from drift_monitor.embed import Embedder
 from drift_monitor.similarity import nearest_similarity, summarise
 
@@ -65,8 +71,7 @@ class MonitorSettings:
     batch_size: int = 32
     endpoint_name: str = ""
     schedule_name: str = ""
-    start_time: str = ""
-    end_time: str = ""
+    window: Window = field(default_factory=Window)
     publish_cloudwatch_metrics: bool = False
     opt_ml_output: Path = Path("/opt/ml/output")
 
@@ -89,6 +94,16 @@ class MonitorSettings:
                 problems.append(f"{name}={raw} is outside {low}-{high}")
             return value
 
+        def time_of(name: str) -> datetime | None:
+            raw = env.get(name, "")
+            if not raw.strip():
+                return None  # outside Model Monitor (a local run): that side of the window is open
+            try:
+                return parse_time(raw)
+            except ValueError:
+                problems.append(f"{name}={raw!r} is not an ISO 8601 time")
+                return None
+
         def path(name: str, default: str | None = None) -> Path:
             raw = env.get(name, default)
             if not raw:
@@ -109,11 +124,13 @@ class MonitorSettings:
             batch_size=number("BATCH_SIZE", int, 1, 4096, "32"),
             endpoint_name=env.get("sagemaker_endpoint_name", ""),
             schedule_name=env.get("sagemaker_monitoring_schedule_name", ""),
-            start_time=env.get("start_time", ""),
-            end_time=env.get("end_time", ""),
+            window=Window(time_of("start_time"), time_of("end_time")),
             publish_cloudwatch_metrics=env.get("publish_cloudwatch_metrics", "Disabled") == "Enabled",
             opt_ml_output=Path(env.get("OPT_ML_OUTPUT", "/opt/ml/output")),  # tests point it elsewhere
         )
+        start, end = settings.window.start, settings.window.end
+        if start is not None and end is not None and start >= end:
+            problems.append(f"start_time {start.isoformat()} is not before end_time {end.isoformat()}")
         if problems:
             raise SettingsError(problems)
         return settings
@@ -135,7 +152,7 @@ def analyse(settings: MonitorSettings, embedder: Embedder) -> Outcome:
     """Read, embed, compare; no side effects (see `run` for the outputs)."""
     baseline = load_embeddings(settings.baseline_statistics)
     report = ReadReport()
-    captured = list(read_capture(settings.dataset_source, settings.text_field, settings.csv_column, report))
+    captured = list(read_capture(settings.dataset_source, settings.text_field, settings.csv_column, report, settings.window))
     scores = np.zeros(0, dtype=np.float32)
     if captured:
         vectors = embedder.embed([c.text for c in captured], settings.batch_size)
@@ -166,13 +183,27 @@ def analyse(settings: MonitorSettings, embedder: Embedder) -> Outcome:
                     ),
                 }
             )
-    if report.records and report.malformed_total / report.records > MAX_MALFORMED_FRACTION:
+    if not captured:
+        violations.append(
+            {
+                "feature_name": settings.text_field,
+                "constraint_check_type": "completeness_check",
+                "description": (
+                    f"no captured texts in the window {_window_text(settings.window)}: {report.records} records read, "
+                    f"{report.outside_window} outside the window, {report.malformed_total} unreadable"
+                ),
+            }
+        )
+    # The share of unreadable records among those in the window (outside-window ones are not scored).
+    if report.in_window and report.malformed_total / report.in_window > MAX_MALFORMED_FRACTION:
         reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(report.malformed.items()))
         violations.append(
             {
                 "feature_name": settings.text_field,
                 "constraint_check_type": "completeness_check",
-                "description": f"{report.malformed_total} of {report.records} captured records could not be read ({reasons})",
+                "description": (
+                    f"{report.malformed_total} of {report.in_window} captured records in the window could not be read ({reasons})"
+                ),
             }
         )
     # The least similar requests, by their capture ids (not their text: look them up in the capture).
@@ -189,7 +220,10 @@ def analyse(settings: MonitorSettings, embedder: Embedder) -> Outcome:
         "version": 0.0,
         "endpoint": settings.endpoint_name,
         "monitoring_schedule": settings.schedule_name,
-        "window": {"start_time": settings.start_time, "end_time": settings.end_time},
+        "window": {
+            "start_time": settings.window.start.isoformat() if settings.window.start else None,
+            "end_time": settings.window.end.isoformat() if settings.window.end else None,
+        },
         "text_field": settings.text_field,
         "text_similarity": summary,
         "least_similar": least,
@@ -202,6 +236,12 @@ def analyse(settings: MonitorSettings, embedder: Embedder) -> Outcome:
         "capture": report.as_dict(),
     }
     return Outcome(violations=violations, statistics=statistics)
+
+
+def _window_text(window: Window) -> str:
+    start = window.start.isoformat() if window.start else "(open)"
+    end = window.end.isoformat() if window.end else "(open)"
+    return f"{start} to {end}"
 
 
 def emf_line(settings: MonitorSettings, outcome: Outcome, now_ms: int) -> str:
