@@ -19,11 +19,13 @@ Files in the monitoring bucket (monitoring_rules is the one source, the CLI uses
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -43,6 +45,7 @@ from mlops_constructs.monitoring_rules import (
     MonitoringSchedule,
     baseline_job_prefix,
     baseline_prefix,
+    job_definition_name,
     reports_prefix,
     runtime_problem,
     schedule_name,
@@ -212,11 +215,43 @@ def _validate(scope: Construct, endpoint_name: str, kind: str, settings: Monitor
     problems.raise_if_any()
 
 
+@jsii.implements(cdk.IStringProducer)
+class _DefinitionName:
+    """A job definition's name from what it is made of, worked out when the template is written.
+
+    Late, because the content is only final then: tags arrive by aspects, cross-stack
+    references get their consumer form, logical IDs may be overridden. It hashes the
+    resolved properties (all but the name), the resource's tags and its logical ID: any
+    change CloudFormation answers with a replacement gives a new name, so the new
+    definition is created beside the old one, the schedule moves to it, and the old one is
+    deleted (create-before-delete with a fixed name would collide with itself).
+    """
+
+    def __init__(self, endpoint_name: str, kind: str, properties: Mapping[str, Any]) -> None:
+        self.endpoint_name = endpoint_name
+        self.kind = kind
+        self.properties = properties
+        self.resource: sagemaker.CfnDataQualityJobDefinition | None = None
+
+    def produce(self, context: cdk.IResolveContext) -> str:
+        assert self.resource is not None, "the resource is set right after it is made"
+        content = context.resolve(
+            {
+                "logicalId": self.resource.logical_id,
+                "properties": self.properties,
+                "tags": self.resource.tags.render_tags(),
+            }
+        )
+        return job_definition_name(self.endpoint_name, self.kind, json.dumps(content, sort_keys=True, separators=(",", ":")))
+
+
 class DataQualityMonitor(Construct):
     """The built-in analyzer on an endpoint's captured input, hourly/daily, against its baseline.
 
-    `schedule_name` is `<endpoint>-dq`; the job definition has a generated name (any change
-    replaces it, and the schedule is updated in place to the new one).
+    `schedule_name` is `<endpoint>-dq`; the job definition is named `<endpoint>-dq-<digest of
+    its content>` (see _DefinitionName), and the schedule names it with that same string.
+    (Not the name read back from its ARN: SageMaker lower-cases names in ARNs, so a
+    generated mixed-case name would not match, and the schedule would name no definition.)
     """
 
     def __init__(
@@ -250,21 +285,25 @@ class DataQualityMonitor(Construct):
         )
         baseline = baseline_prefix(endpoint_name, "data-quality")
         self.schedule_name = schedule_name(endpoint_name, "data-quality")
-        self.job_definition = sagemaker.CfnDataQualityJobDefinition(
-            self,
-            "JobDefinition",
-            data_quality_app_specification={"imageUri": analyzer.uri, "environment": environment},
-            data_quality_baseline_config={
+        properties: dict[str, Any] = {
+            "data_quality_app_specification": {"imageUri": analyzer.uri, "environment": environment},
+            "data_quality_baseline_config": {
                 "constraintsResource": {"s3Uri": monitoring_bucket.s3_url_for_object(f"{baseline}/constraints.json")},
                 "statisticsResource": {"s3Uri": monitoring_bucket.s3_url_for_object(f"{baseline}/statistics.json")},
             },
-            data_quality_job_input={"endpointInput": parts["endpointInput"]},
-            data_quality_job_output_config=parts["output_config"],
-            job_resources=parts["resources"],
-            network_config=parts["network"],
-            role_arn=role.role.role_arn,
-            stopping_condition=parts["stopping"],
+            "data_quality_job_input": {"endpointInput": parts["endpointInput"]},
+            "data_quality_job_output_config": parts["output_config"],
+            "job_resources": parts["resources"],
+            "network_config": parts["network"],
+            "role_arn": role.role.role_arn,
+            "stopping_condition": parts["stopping"],
+        }
+        producer = _DefinitionName(endpoint_name, "data-quality", properties)
+        self.job_definition_name = cdk.Lazy.uncached_string(producer)
+        self.job_definition = sagemaker.CfnDataQualityJobDefinition(
+            self, "JobDefinition", job_definition_name=self.job_definition_name, **properties
         )
+        producer.resource = self.job_definition
         role.must_exist_before(self.job_definition)
         self.schedule = sagemaker.CfnMonitoringSchedule(
             self,
@@ -272,12 +311,13 @@ class DataQualityMonitor(Construct):
             monitoring_schedule_name=self.schedule_name,
             endpoint_name=endpoint_name,
             monitoring_schedule_config={
-                # Its generated name, from the ARN (...:data-quality-job-definition/<name>): it has no Name attribute.
-                "monitoringJobDefinitionName": cdk.Fn.select(1, cdk.Fn.split("/", self.job_definition.attr_job_definition_arn)),
+                "monitoringJobDefinitionName": self.job_definition_name,
                 "monitoringType": "DataQuality",
                 "scheduleConfig": {"scheduleExpression": settings.schedule.expression},
             },
         )
+        # A plain name carries no reference: CreateMonitoringSchedule needs the definition to exist.
+        self.schedule.node.add_dependency(self.job_definition)
         self.local_storage = bool(parts["local_storage"])
 
 

@@ -14,6 +14,7 @@ Sources, each quoted where used:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -110,6 +111,25 @@ _SCHEDULE_SUFFIX = {"data-quality": "dq", "text-drift": "drift"}
 def schedule_name(endpoint: str, kind: MonitorKind) -> str:
     """`<endpoint>-dq` / `<endpoint>-drift`: the name alarms and the CLI address (63 characters at most)."""
     return f"{endpoint}-{_SCHEDULE_SUFFIX[kind]}"
+
+
+# Job-definition names (CreateDataQualityJobDefinition JobDefinitionName, botocore's
+# MonitoringJobDefinitionName: 1-63 characters, ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}).
+MAX_JOB_DEFINITION_NAME = 63
+DEFINITION_DIGEST_LENGTH = 8
+
+
+def job_definition_name(endpoint: str, kind: MonitorKind, content: str) -> str:
+    """`<endpoint>-dq-<8 hex digits of content>`, 63 characters at most (the endpoint part is cut).
+
+    `content` is everything the definition is made of: every property of a job definition is
+    create-only (CloudFormation replaces it on any change, tags included), and a replacement
+    is created before the old one is deleted, so the same name would collide with itself.
+    A digest of the content gives each version its own name.
+    """
+    digest = hashlib.sha256(content.encode("utf-8")).hexdigest()[:DEFINITION_DIGEST_LENGTH]
+    prefix = schedule_name(endpoint, kind)[: MAX_JOB_DEFINITION_NAME - DEFINITION_DIGEST_LENGTH - 1]
+    return f"{prefix}-{digest}"
 
 
 # Job names: scheduled executions are named by SageMaker; baseline jobs by the CLI as

@@ -946,3 +946,53 @@ def monitoring_jobs_can_read_capture_and_write_reports(model: CloudModel) -> lis
 
 
 RULES[monitoring_jobs_can_read_capture_and_write_reports.__name__] = monitoring_jobs_can_read_capture_and_write_reports
+
+
+# SageMaker's job-definition resource types by MonitoringType (AWS::SageMaker::MonitoringSchedule,
+# MonitoringScheduleConfig.MonitoringType).
+_DEFINITION_TYPES = {
+    "DataQuality": "AWS::SageMaker::DataQualityJobDefinition",
+    "ModelQuality": "AWS::SageMaker::ModelQualityJobDefinition",
+    "ModelBias": "AWS::SageMaker::ModelBiasJobDefinition",
+    "ModelExplainability": "AWS::SageMaker::ModelExplainabilityJobDefinition",
+}
+_DEFINITION_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # botocore: MonitoringJobDefinitionName
+
+
+def monitoring_schedules_name_their_job_definitions(model: CloudModel) -> list[str]:
+    """A schedule that runs a job definition names one of this app's, by its set name, once it exists.
+
+    - MonitoringScheduleConfig.MonitoringJobDefinitionName is "the name of the monitoring job
+      definition to schedule" (CreateMonitoringSchedule API reference); it must exist when the
+      schedule is created, and CloudFormation orders two resources only by a reference or
+      DependsOn (CloudFormation User Guide, "DependsOn attribute"): a plain name is neither.
+    - The name is the JobDefinitionName set on the definition, not one read back from its ARN:
+      SageMaker writes names lower-case in ARNs, and a name CloudFormation generates may be
+      mixed case, so the ARN's segment need not be the name.
+    - The definition's type is the one MonitoringType says; the name fits
+      MonitoringJobDefinitionName (1-63 characters, [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}).
+    """
+    violations = []
+    for schedule in model.of_type("AWS::SageMaker::MonitoringSchedule"):
+        config = schedule.properties["MonitoringScheduleConfig"]
+        if "MonitoringJobDefinitionName" not in config:
+            continue
+        where = f"{schedule.stack}/{schedule.logical_id}"
+        name = config["MonitoringJobDefinitionName"]
+        if not isinstance(name, str):
+            violations.append(f"{where}: names its job definition by an expression ({json.dumps(name)[:80]}), not by a set name")
+            continue
+        if not _DEFINITION_NAME.match(name):
+            violations.append(f"{where}: job definition name {name!r} does not fit MonitoringJobDefinitionName")
+        resource_type = _DEFINITION_TYPES.get(config.get("MonitoringType", ""), "")
+        definitions = [
+            d for d in model.of_type(resource_type) if d.stack == schedule.stack and d.properties.get("JobDefinitionName") == name
+        ]
+        if not definitions:
+            violations.append(f"{where}: no {resource_type or 'job definition'} named {name} in its stack")
+        elif definitions[0].logical_id not in _depends_on(schedule):
+            violations.append(f"{where}: may be created before its job definition {definitions[0].logical_id}")
+    return violations
+
+
+RULES[monitoring_schedules_name_their_job_definitions.__name__] = monitoring_schedules_name_their_job_definitions

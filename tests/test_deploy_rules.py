@@ -199,6 +199,23 @@ def _monitoring_volume_key_on_local_storage(templates: dict[str, dict[str, Any]]
         definition["Properties"]["JobResources"]["ClusterConfig"]["InstanceType"] = "ml.g5.xlarge"
 
 
+def _schedule_names_definition_by_arn(templates: dict[str, dict[str, Any]]) -> None:
+    """The shape before the fix: the name cut from the definition's ARN (lower-case there)."""
+    for logical_id, resource in templates["mlops-prod-monitoring"]["Resources"].items():
+        if resource["Type"] == "AWS::SageMaker::DataQualityJobDefinition":
+            del resource["Properties"]["JobDefinitionName"]
+            arn = {"Fn::GetAtt": [logical_id, "JobDefinitionArn"]}
+            for schedule in _resources(templates, "AWS::SageMaker::MonitoringSchedule"):
+                config = schedule["Properties"]["MonitoringScheduleConfig"]
+                if "MonitoringJobDefinitionName" in config:
+                    config["MonitoringJobDefinitionName"] = {"Fn::Select": [1, {"Fn::Split": ["/", arn]}]}
+
+
+def _schedule_without_depends_on(templates: dict[str, dict[str, Any]]) -> None:
+    for schedule in _resources(templates, "AWS::SageMaker::MonitoringSchedule"):
+        schedule.pop("DependsOn", None)
+
+
 DEFECTS: list[tuple[str, Callable[[dict[str, dict[str, Any]]], None], str, str]] = [
     ("sns_publishers_are_allowed", _deny_only_topic_policy, "cloudwatch.amazonaws.com no sns:Publish", "deny-only topic policy"),
     ("sns_publishers_are_allowed", _topic_key_without_publishers, "does not let cloudwatch.amazonaws.com kms:", "topic key"),
@@ -318,6 +335,18 @@ DEFECTS += [
         _monitoring_volume_key_on_local_storage,
         "which has local NVMe storage",
         "monitoring local storage",
+    ),
+    (
+        "monitoring_schedules_name_their_job_definitions",
+        _schedule_names_definition_by_arn,
+        "names its job definition by an expression",
+        "schedule names definition by arn",
+    ),
+    (
+        "monitoring_schedules_name_their_job_definitions",
+        _schedule_without_depends_on,
+        "may be created before its job definition",
+        "schedule before definition",
     ),
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import aws_cdk as cdk
@@ -54,6 +55,76 @@ def test_data_quality_schedule_is_hourly_on_the_endpoint(prod: Synthesized) -> N
     config = schedule["MonitoringScheduleConfig"]
     assert config["MonitoringType"] == "DataQuality"
     assert config["ScheduleConfig"] == {"ScheduleExpression": "cron(0 * ? * * *)"}
+
+
+def test_data_quality_schedule_names_its_definition_by_the_name_it_was_given(prod: Synthesized) -> None:
+    """Not a segment of the definition's ARN (SageMaker lower-cases names there, so a generated
+    mixed-case name would not match): the same literal name on both, and the schedule waits for it."""
+    template = _template(prod)
+    ((definition_id, definition),) = resources_of_type(template, "AWS::SageMaker::DataQualityJobDefinition").items()
+    name = definition["Properties"]["JobDefinitionName"]
+    assert re.fullmatch(r"caller-risk-dq-[0-9a-f]{8}", name)
+    schedule = next(r for k, r in resources_of_type(template, "AWS::SageMaker::MonitoringSchedule").items() if "DataQuality" in k)
+    assert schedule["Properties"]["MonitoringScheduleConfig"]["MonitoringJobDefinitionName"] == name
+    assert definition_id in schedule["DependsOn"]
+
+
+def _definition_name(
+    *,
+    endpoint: str = "ep",
+    runtime_minutes: int = 60,
+    tags: dict[str, str] | None = None,
+    definition_id: str = "DQ",
+) -> tuple[str, str]:
+    """(definition name, the name the schedule uses) of a data-quality monitor in a fresh app."""
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_s3 as s3
+
+    stack, role = _construct_stack()
+    for key, value in (tags or {}).items():
+        cdk.Tags.of(stack).add(key, value)
+    DataQualityMonitor(
+        stack,
+        definition_id,
+        endpoint_name=endpoint,
+        role=role,
+        analyzer=analyzer_image("eu-west-1"),
+        monitoring_bucket=s3.Bucket(stack, "M"),
+        data_key=kms.Key(stack, "K"),
+        settings=MonitoringJobSettings(schedule=parse_schedule("daily"), max_runtime=cdk.Duration.minutes(runtime_minutes)),
+    )
+    template = dict(assertions.Template.from_stack(stack).to_json())
+    (definition,) = resources_of_type(template, "AWS::SageMaker::DataQualityJobDefinition").values()
+    (schedule,) = resources_of_type(template, "AWS::SageMaker::MonitoringSchedule").values()
+    return (
+        definition["Properties"]["JobDefinitionName"],
+        schedule["Properties"]["MonitoringScheduleConfig"]["MonitoringJobDefinitionName"],
+    )
+
+
+def test_definition_name_changes_with_every_replacing_change() -> None:
+    """Every property of a DataQualityJobDefinition is create-only, tags included (its resource
+    schema: createOnlyProperties, tagUpdatable false): a change replaces it, create before delete,
+    so the new one needs a new name. The same content keeps its name from one synth to the next."""
+    base, used = _definition_name()
+    assert base == used
+    assert re.fullmatch(r"ep-dq-[0-9a-f]{8}", base)
+    assert _definition_name() == (base, base)
+    changed = {
+        "property": _definition_name(runtime_minutes=50)[0],
+        "tag": _definition_name(tags={"team": "other"})[0],
+        "logical id": _definition_name(definition_id="DataQuality")[0],
+    }
+    assert base not in changed.values()
+    assert len(set(changed.values())) == 3
+
+
+def test_definition_name_fits_sagemaker_for_the_longest_endpoint() -> None:
+    endpoint = "e" * 60  # the longest for which `<endpoint>-dq` fits a schedule name
+    name, used = _definition_name(endpoint=endpoint)
+    assert name == used
+    assert len(name) == 63
+    assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name)  # MonitoringJobDefinitionName in botocore
 
 
 def test_data_quality_uses_the_regions_analyzer_and_publishes_metrics(prod: Synthesized) -> None:
