@@ -1,0 +1,80 @@
+"""Per-epoch reporting: one metric line on stdout and one EventBridge event.
+
+The metric line is what the training job's MetricDefinitions match (SageMaker reads the
+algorithm's stdout/stderr from CloudWatch Logs and publishes each regex's first group as the
+metric). The event goes to the bus named by MLOPS_EVENT_BUS (name or ARN; set by the stack
+as job environment) with source SOURCE and detail-type DETAIL_TYPE; the platform's rule sends
+it to the Lambda that writes the metrics table. No bus configured (a local run), no events.
+
+A failed PutEvents is reported on stderr and training goes on: metrics are for people
+watching, the model is the job's product.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from mlops_training.trainer import EpochMetrics
+
+SOURCE = "mlops.training"
+DETAIL_TYPE = "Training Epoch Completed"
+EVENT_BUS_ENV = "MLOPS_EVENT_BUS"
+JOB_NAME_ENV = "TRAINING_JOB_NAME"  # set by SageMaker in every training container
+METRIC_FIELDS = ("train_loss", "validation_loss", "validation_accuracy", "validation_auc", "samples_per_second")
+
+
+def metric_line(metrics: EpochMetrics) -> str:
+    """e.g. `epoch=3/8 train_loss=0.412345 validation_loss=... samples_per_second=51234.5`."""
+    values = " ".join(f"{name}={getattr(metrics, name):.6g}" for name in METRIC_FIELDS)
+    return f"epoch={metrics.epoch}/{metrics.epochs} {values}"
+
+
+def event_detail(job_name: str, metrics: EpochMetrics) -> dict[str, Any]:
+    return {"job_name": job_name, **metrics.as_dict()}
+
+
+class EpochReporter:
+    """Prints each epoch's metric line and sends its event (if a bus is configured)."""
+
+    def __init__(self, *, env: Mapping[str, str] | None = None, client: Any = None) -> None:
+        env = os.environ if env is None else env
+        self.job_name = env.get(JOB_NAME_ENV, "local")
+        self.bus = env.get(EVENT_BUS_ENV, "")
+        self._client = client
+        self.sent = 0
+
+    def __call__(self, metrics: EpochMetrics) -> None:
+        print(metric_line(metrics), flush=True)
+        if self.bus:
+            self._send(metrics)
+
+    def _send(self, metrics: EpochMetrics) -> None:
+        import json
+
+        entry = {
+            "Source": SOURCE,
+            "DetailType": DETAIL_TYPE,
+            "Detail": json.dumps(event_detail(self.job_name, metrics)),
+            "EventBusName": self.bus,
+            "Resources": [os.environ["TRAINING_JOB_ARN"]] if "TRAINING_JOB_ARN" in os.environ else [],
+        }
+        try:
+            response = self.client.put_events(Entries=[entry])
+        except Exception as error:  # network, throttling, permissions: keep training
+            print(f"epoch event not sent: {error}", file=sys.stderr, flush=True)
+            return
+        if response.get("FailedEntryCount"):
+            print(f"epoch event not sent: {response['Entries'][0].get('ErrorMessage')}", file=sys.stderr, flush=True)
+            return
+        self.sent += 1
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("events")
+        return self._client

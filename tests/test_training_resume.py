@@ -1,0 +1,90 @@
+"""Spot interruptions and distributed training, with the entrypoint run as a process."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from mlops_training.data import synthetic_calls
+from mlops_training.hyperparameters import Hyperparameters
+from mlops_training.trainer import CheckpointError, train
+
+from tests.serving_fixtures import free_port
+from tests.training_fixtures import OptMl
+
+METRIC_LINE = re.compile(r"^epoch=(\d+)/(\d+) (.*)$")
+
+
+def _metrics(stdout: str) -> dict[int, dict[str, float]]:
+    """{epoch: {name: value}} from the job's metric lines."""
+    found = {}
+    for line in stdout.splitlines():
+        if match := METRIC_LINE.match(line):
+            found[int(match[1])] = {k: float(v) for k, v in (pair.split("=") for pair in match[3].split())}
+    return found
+
+
+def _final(opt_ml: OptMl, stdout: str, epochs: int) -> dict[str, float]:
+    metrics = _metrics(stdout)[epochs]
+    metadata = json.loads((opt_ml.paths.model / "metadata.json").read_text())
+    return {**metrics, "holdout_auc": metadata["training"]["holdout_auc"]}
+
+
+RESUME = {"epochs": "20", "hidden": "16", "batch_size": "16", "seed": "3"}
+
+
+def test_killed_job_resumes_from_its_checkpoint_and_ends_the_same(tmp_path: Path) -> None:
+    data = synthetic_calls(4000, seed=2)
+    reference = OptMl.create(tmp_path / "reference", hyperparameters=RESUME, train=data)
+    uninterrupted = reference.run()
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
+
+    opt_ml = OptMl.create(tmp_path / "spot", hyperparameters=RESUME, train=data)
+    proc = subprocess.Popen(opt_ml.command(), env=opt_ml.env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # kill it (as a spot reclaim would) once epoch 2 is checkpointed
+        if line.startswith("epoch=2/"):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not opt_ml.paths.model.exists()
+
+    resumed = opt_ml.run()
+    assert resumed.returncode == 0, resumed.stderr
+    saved = int(re.search(r"resuming from checkpoint epoch (\d+) of 20", resumed.stdout)[1])  # type: ignore[index]
+    assert 2 <= saved < 20
+    assert min(_metrics(resumed.stdout)) == saved + 1  # no epoch trained twice
+    final, expected = _final(opt_ml, resumed.stdout, 20), _final(reference, uninterrupted.stdout, 20)
+    for name in ("train_loss", "validation_loss", "validation_accuracy", "validation_auc", "holdout_auc"):
+        assert final[name] == pytest.approx(expected[name], abs=1e-4), name
+
+
+def test_checkpoint_from_another_run_is_refused(tmp_path: Path) -> None:
+    train_part, validation = synthetic_calls(300, seed=2).split(240)
+    train(train_part, validation, Hyperparameters(epochs=1, hidden=(4,)), checkpoint_dir=tmp_path)
+    with pytest.raises(CheckpointError, match=r"checkpoint.pt is from another run"):
+        train(train_part, validation, Hyperparameters(epochs=2, hidden=(8,)), checkpoint_dir=tmp_path)
+
+
+def test_two_process_gloo_run_matches_one_process(tmp_path: Path) -> None:
+    """torchrun --nproc_per_node 2 on CPU (gloo): each rank takes half of every batch and DDP
+    averages gradients, so the run follows the single-process one (equal halves: 2,400 rows,
+    batches of 128)."""
+    data = synthetic_calls(3000, seed=4)
+    hyperparameters = {"epochs": "3", "hidden": "16,8", "batch_size": "128", "seed": "9"}
+    single = OptMl.create(tmp_path / "one", hyperparameters=hyperparameters, train=data)
+    one = single.run()
+    assert one.returncode == 0, one.stderr
+    double = OptMl.create(tmp_path / "two", hyperparameters={**hyperparameters, "processes_per_host": "2"}, train=data)
+    two = double.run(MLOPS_MASTER_PORT=str(free_port()))
+    assert two.returncode == 0, two.stderr
+    assert "launching 2 processes (1 host(s) x 2)" in two.stdout
+    assert json.loads((double.paths.model / "metadata.json").read_text())["training"]["processes"] == 2
+    final, expected = _final(double, two.stdout, 3), _final(single, one.stdout, 3)
+    for name in ("train_loss", "validation_loss", "validation_auc"):
+        assert final[name] == pytest.approx(expected[name], abs=1e-3), name
