@@ -132,3 +132,14 @@ def test_onnx_pin_matches_the_dev_toolchain() -> None:
     image = dict(line.split("==") for line in (TRAINING_DIR / "requirements.txt").read_text().splitlines() if "==" in line)
     dev = (TRAINING_DIR.parent.parent / "requirements-dev.txt").read_text()
     assert all(f"{name}=={version}" in dev for name, version in image.items())
+
+
+def test_dockerfile_extends_the_base_images_paths() -> None:
+    """A DLC sets PYTHONPATH and LD_LIBRARY_PATH (CUDA, NCCL, EFA): any assignment must keep them."""
+    dockerfile = (TRAINING_DIR / "Dockerfile").read_text()
+    assert re.search(r"^ARG BASE_IMAGE=", dockerfile, re.M)
+    assert re.search(r"^FROM \$\{BASE_IMAGE\}", dockerfile, re.M)
+    for variable in ("PYTHONPATH", "LD_LIBRARY_PATH"):
+        for value in re.findall(rf"^ENV .*\b{variable}=(\S+)", dockerfile, re.M):
+            assert f"${{{variable}" in value, f"{variable}={value} replaces the base image's value"
+    assert re.search(r'^ENTRYPOINT \["python3", "-m", "mlops_training"\]', dockerfile, re.M)

@@ -76,5 +76,9 @@ class EpochReporter:
         if self._client is None:
             import boto3
 
-            self._client = boto3.client("events")
+            # The stack passes the bus ARN, which names its region (SageMaker sets AWS_REGION,
+            # which boto3 does not read); a bare name uses the default region.
+            parts = self.bus.split(":")
+            region = parts[3] if self.bus.startswith("arn:") and len(parts) > 3 else None
+            self._client = boto3.client("events", region_name=region)
         return self._client
