@@ -12,7 +12,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: synth test diff bench-diff lint typecheck bench bench-serving bench-serving-peers instance-types model-monitor-images bench-drift clean
+.PHONY: synth test diff bench-diff lint typecheck bench bench-serving bench-serving-peers instance-types model-monitor-images training-images bench-drift clean
 
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
@@ -92,6 +92,10 @@ instance-types: $(VENV)/.installed
 # The Model Monitor analyzer image per region, from sagemaker-core's registry (after bumping it or botocore).
 model-monitor-images: $(VENV)/.installed
 	$(BIN)/python scripts/gen_model_monitor_images.py
+
+# Region -> PyTorch GPU training DLC (the training image's BASE_IMAGE) from the SDK's registry data.
+training-images: $(VENV)/.installed
+	$(BIN)/python scripts/gen_training_images.py
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
