@@ -21,6 +21,7 @@ from config.errors import CrossFieldError as CrossFieldError  # re-exported: the
 from config.errors import raise_if as _raise_if
 from config.labeling import Labeling
 from config.monitoring import EndpointMonitoring
+from config.training import TrainingSettings
 from mlops_constructs.guardrails import DeploymentGuardrails, Strategy, platform_rollback_alarms
 from mlops_constructs.instance_types import InstanceTypeError, Purpose, parse_instance_type
 from mlops_constructs.model_monitor_images import UnsupportedRegionError, analyzer_image
@@ -503,7 +504,7 @@ class EnvironmentVpc(VpcPlacementSettings):
 
 
 # Each endpoint is the stack mlops-<env>-<name>; these names belong to the other stacks.
-RESERVED_ENDPOINT_NAMES = frozenset({"foundation", "batch", "network", "release", "labeling", "monitoring"})
+RESERVED_ENDPOINT_NAMES = frozenset({"foundation", "batch", "network", "release", "labeling", "monitoring", "training"})
 
 
 class Deployment(_Model):
@@ -660,6 +661,7 @@ class MlopsConfig(_Model):
     vpc: EnvironmentVpc | None = Field(default=None, description="default VPC placement of every model; none: no VPC")
     apis: list[Api] = Field(default_factory=list, description="scoring APIs in front of endpoints (config/apis.py)")
     labeling: Labeling | None = Field(default=None, description="Ground Truth workforce and jobs (config/labeling.py)")
+    training: TrainingSettings | None = Field(default=None, description="config/training.py; none: no training stack")
 
     @field_validator("account", mode="before")
     @classmethod
@@ -720,6 +722,8 @@ class MlopsConfig(_Model):
                     analyzer_image(self.region)
                 except UnsupportedRegionError as error:
                     issues.append((("endpoints", index, "monitoring", "data_quality"), str(error)))
+        if self.training and (problem := _image_problem(self.training.image, self.images, root)):
+            issues.append((("training", "image"), problem))
         _raise_if(issues)
         return self
 

@@ -21,6 +21,7 @@ from typing import Literal
 from mlops_constructs._sagemaker_instance_types import (
     HOSTING_INSTANCE_TYPES,
     PROCESSING_INSTANCE_TYPES,
+    TRAINING_INSTANCE_TYPES,
     TRANSFORM_INSTANCE_TYPES,
 )
 
@@ -75,11 +76,12 @@ class InstanceTypeError(ValueError):
     """Raised for an instance type SageMaker hosting does not offer."""
 
 
-Purpose = Literal["hosting", "transform", "processing"]
+Purpose = Literal["hosting", "transform", "processing", "training"]
 _OFFERED: dict[Purpose, tuple[frozenset[str], str]] = {
     "hosting": (HOSTING_INSTANCE_TYPES, "SageMaker real-time hosting"),
     "transform": (TRANSFORM_INSTANCE_TYPES, "SageMaker batch transform"),
     "processing": (PROCESSING_INSTANCE_TYPES, "SageMaker processing (Model Monitor)"),
+    "training": (TRAINING_INSTANCE_TYPES, "SageMaker training"),
 }
 
 

@@ -34,6 +34,10 @@ def processing_instance_types() -> list[str]:
     return _enum("ProcessingInstanceType")
 
 
+def training_instance_types() -> list[str]:
+    return _enum("TrainingInstanceType")
+
+
 def _frozenset(name: str, types: list[str]) -> str:
     body = "\n".join(f'        "{t}",' for t in types)
     return f"{name}: frozenset[str] = frozenset(\n    {{\n{body}\n    }}\n)\n"
@@ -47,6 +51,8 @@ def render() -> str:
         + _frozenset("TRANSFORM_INSTANCE_TYPES", transform_instance_types())
         + "\n"
         + _frozenset("PROCESSING_INSTANCE_TYPES", processing_instance_types())
+        + "\n"
+        + _frozenset("TRAINING_INSTANCE_TYPES", training_instance_types())
     )
 
 

@@ -4,15 +4,32 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_constructs._sagemaker_instance_types import HOSTING_INSTANCE_TYPES, PROCESSING_INSTANCE_TYPES, TRANSFORM_INSTANCE_TYPES
+from mlops_constructs._sagemaker_instance_types import (
+    HOSTING_INSTANCE_TYPES,
+    PROCESSING_INSTANCE_TYPES,
+    TRAINING_INSTANCE_TYPES,
+    TRANSFORM_INSTANCE_TYPES,
+)
 from mlops_constructs.instance_types import InstanceTypeError, parse_instance_type
-from scripts.gen_instance_types import hosting_instance_types, processing_instance_types, transform_instance_types
+from scripts.gen_instance_types import (
+    hosting_instance_types,
+    processing_instance_types,
+    training_instance_types,
+    transform_instance_types,
+)
 
 
 def test_generated_lists_match_pinned_botocore() -> None:
     assert sorted(HOSTING_INSTANCE_TYPES) == hosting_instance_types(), "run `make instance-types`"
     assert sorted(TRANSFORM_INSTANCE_TYPES) == transform_instance_types(), "run `make instance-types`"
     assert sorted(PROCESSING_INSTANCE_TYPES) == processing_instance_types(), "run `make instance-types`"
+    assert sorted(TRAINING_INSTANCE_TYPES) == training_instance_types(), "run `make instance-types`"
+
+
+def test_training_types_are_checked_against_their_own_list() -> None:
+    parse_instance_type("ml.g5.xlarge", "training")
+    with pytest.raises(InstanceTypeError, match="not a SageMaker training instance type"):
+        parse_instance_type("ml.c6g.large", "training")  # offered for hosting, not for training
 
 
 def test_transform_types_are_checked_against_their_own_list() -> None:
