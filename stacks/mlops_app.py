@@ -30,6 +30,7 @@ from stacks.release import ReleaseStack
 
 if TYPE_CHECKING:
     from stacks.api import ApiStack
+    from stacks.training import TrainingStack
 
 DEFAULT_ENV = "dev"
 
@@ -46,6 +47,7 @@ class MlopsStacks:
     apis: dict[str, ApiStack] = field(default_factory=dict)
     labeling: LabelingStack | None = None
     monitoring: MonitoringStack | None = None
+    training: TrainingStack | None = None
 
     @property
     def all(self) -> list[cdk.Stack]:
@@ -58,6 +60,7 @@ class MlopsStacks:
             *self.apis.values(),
             *([self.labeling] if self.labeling else []),
             *([self.monitoring] if self.monitoring else []),
+            *([self.training] if self.training else []),
         ]
 
 
@@ -152,6 +155,27 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
             repo_root=repo_root,
             env=env,
         )
+    training = None
+    if config.training is not None:
+        from stacks.training import TrainingDependencies, TrainingStack  # its modules only when configured
+
+        training = TrainingStack(
+            app,
+            stack_name(env_name, "training"),
+            training=config.training,
+            images=config.images,
+            env_name=env_name,
+            uses=TrainingDependencies(
+                artifacts_bucket=storage.artifacts,
+                data_key=storage.key,
+                logs_key=foundation.logs_key,
+                alert_topic=foundation.alerts.topic,
+                log_retention_days=config.logs.retention_days,
+            ),
+            repo_root=repo_root,
+            removal_policy=removal_policy(config),
+            env=env,
+        )
     if network is not None:
         # Models start only once S3 and ECR are reachable from their subnets.
         for dependent in [*endpoints.values(), *([batch] if batch else [])]:
@@ -186,6 +210,7 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
         apis=_api_stacks(app, config, env_name, foundation, endpoints, env, repo_root),
         labeling=labeling,
         monitoring=monitoring,
+        training=training,
     )
     tags = {**config.tags, "mlops:environment": env_name}
     for key, value in tags.items():

@@ -996,3 +996,98 @@ def monitoring_schedules_name_their_job_definitions(model: CloudModel) -> list[s
 
 
 RULES[monitoring_schedules_name_their_job_definitions.__name__] = monitoring_schedules_name_their_job_definitions
+
+
+# --- Training: what the job and the metrics pipeline reach at run time ---------------------------
+
+_FORMAT_URI = re.compile(r"States\.Format\('([^']*)\{\}([^']*)'")
+_SAMPLE_JOB = "caller-risk-20260101-000000"
+
+
+def training_jobs_reach_their_locations(model: CloudModel) -> list[str]:
+    """A training job's role can read its channel, write its model, write and read back its
+    checkpoints, and send its epoch events.
+
+    Sources: SageMaker Developer Guide, "CreateTrainingJob API: Execution Role Permissions"
+    (s3:GetObject on the input channels, s3:PutObject on the output path); "Use checkpoints in
+    Amazon SageMaker AI" (the job uploads /opt/ml/checkpoints to CheckpointConfig.S3Uri and a
+    restarted spot job downloads it again); EventBridge User Guide, "Using identity-based
+    policies": PutEvents needs events:PutEvents on the bus, here under the events:source
+    condition the role's grant uses.
+    """
+    violations = []
+    for machine, api, parameters in _sagemaker_tasks(model):
+        if api != "createTrainingJob":
+            continue
+        where = f"{machine.stack}/{machine.logical_id}"
+        role = _job_role(model, api, parameters)
+        if role is None:
+            violations.append(f"{where}: cannot find the training job's role")
+            continue
+        wanted: list[tuple[str, str | None]] = []
+        for channel in parameters.get("InputDataConfig", []):
+            uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+            wanted.append(("s3:GetObject", _s3_object_arn(model, uri + "part-0.csv")))
+        output = parameters["OutputDataConfig"]["S3OutputPath"]
+        wanted.append(("s3:PutObject", _s3_object_arn(model, output + f"{_SAMPLE_JOB}/output/model.tar.gz")))
+        checkpoint = parameters.get("CheckpointConfig", {}).get("S3Uri.$", "")
+        if match := _FORMAT_URI.search(checkpoint):
+            uri = f"{match[1]}{_SAMPLE_JOB}{match[2]}"
+            for action in ("s3:PutObject", "s3:GetObject"):
+                wanted.append((action, _s3_object_arn(model, uri + "checkpoint.pt")))
+        for action, arn in wanted:
+            if arn is None:
+                violations.append(f"{where}: cannot read the S3 location for {action}")
+            elif not model.role_allows(role, action, arn):
+                violations.append(f"{where}: job role {role.logical_id} may not {action} on {arn}")
+        bus = parameters.get("Environment", {}).get("MLOPS_EVENT_BUS")
+        if bus and not model.role_allows(role, "events:PutEvents", bus, {"events:source": "mlops.training"}):
+            violations.append(f"{where}: job role {role.logical_id} may not events:PutEvents on {bus}")
+    return violations
+
+
+def dead_letter_queues_accept_their_senders(model: CloudModel) -> list[str]:
+    """Every dead-letter queue can be written by whoever sends to it.
+
+    Sources: EventBridge User Guide, "Using dead-letter queues to process undelivered events"
+    (the queue policy must allow events.amazonaws.com sqs:SendMessage for the rule, and a queue
+    encrypted with a customer key needs that key to admit EventBridge: we use SSE-SQS);
+    Lambda Developer Guide, "Capturing records of asynchronous invocations" (the execution role
+    needs sqs:SendMessage on an SQS on-failure destination) and a function that sends to the
+    queue named in its environment needs the same.
+    """
+    violations = []
+    for rule in model.of_type("AWS::Events::Rule"):
+        for target in rule.properties.get("Targets", []):
+            config = target.get("DeadLetterConfig")
+            if not config:
+                continue
+            queue = _queue_for_arn(model, rule.stack, config["Arn"])
+            where = f"{rule.stack}/{rule.logical_id}"
+            if queue is None:
+                violations.append(f"{where}: dead-letter queue is not in this app")
+                continue
+            if queue.properties.get("KmsMasterKeyId"):
+                violations.append(f"{where}: dead-letter queue {queue.logical_id} uses a customer key EventBridge cannot use")
+            allowed = any(
+                s.allows("sqs:SendMessage", queue.att("Arn"), {"aws:SourceArn": rule.att("Arn")})
+                and s.names_principal("Service", "events.amazonaws.com")
+                for policy in model.of_type("AWS::SQS::QueuePolicy")
+                if queue.ref in model.resolve(policy.stack, policy.properties["Queues"])
+                for s in model.statements(policy.stack, policy.properties["PolicyDocument"])
+            )
+            if not allowed:
+                violations.append(f"{where}: queue {queue.logical_id}'s policy does not let events.amazonaws.com sqs:SendMessage")
+    for config in model.of_type("AWS::Lambda::EventInvokeConfig"):
+        destination = config.properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        function = model.target(str(model.resolve(config.stack, config.properties["FunctionName"])))
+        queue = _queue_for_arn(model, config.stack, destination) if destination else None
+        if function is None or queue is None:
+            continue
+        role = model.role_for_arn(model.resolve(function.stack, function.properties["Role"]))
+        if role is None or not model.role_allows(role, "sqs:SendMessage", queue.att("Arn")):
+            violations.append(f"{config.stack}/{function.logical_id}: may not sqs:SendMessage to {queue.logical_id}")
+    return violations
+
+
+RULES.update({rule.__name__: rule for rule in (training_jobs_reach_their_locations, dead_letter_queues_accept_their_senders)})

@@ -165,6 +165,15 @@ def _labeling_role_without(action: str) -> Callable[[dict[str, dict[str, Any]]],
     return mutate
 
 
+def _job_role_without(action: str) -> Callable[[dict[str, dict[str, Any]]], None]:
+    def mutate(templates: dict[str, dict[str, Any]]) -> None:
+        for name, policy in templates["mlops-prod-training"]["Resources"].items():
+            if name.startswith("TrainingJobRole") and policy["Type"] == "AWS::IAM::Policy":
+                _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: action not in _actions(s))
+
+    return mutate
+
+
 def _workteam_key_without_sagemaker(templates: dict[str, dict[str, Any]]) -> None:
     for key in _resources(templates, "AWS::KMS::Key"):
         _drop_statements(
@@ -216,6 +225,16 @@ def _schedule_without_depends_on(templates: dict[str, dict[str, Any]]) -> None:
         schedule.pop("DependsOn", None)
 
 
+def _dead_letter_queue_without_policy(templates: dict[str, dict[str, Any]]) -> None:
+    for policy in _resources(templates, "AWS::SQS::QueuePolicy"):
+        _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: s["Effect"] == "Deny")
+
+
+def _function_cannot_send_dead_letters(templates: dict[str, dict[str, Any]]) -> None:
+    for policy in _resources(templates, "AWS::IAM::Policy"):
+        _drop_statements(policy["Properties"]["PolicyDocument"], lambda s: "sqs:SendMessage" not in _actions(s))
+
+
 DEFECTS: list[tuple[str, Callable[[dict[str, dict[str, Any]]], None], str, str]] = [
     ("sns_publishers_are_allowed", _deny_only_topic_policy, "cloudwatch.amazonaws.com no sns:Publish", "deny-only topic policy"),
     ("sns_publishers_are_allowed", _topic_key_without_publishers, "does not let cloudwatch.amazonaws.com kms:", "topic key"),
@@ -255,6 +274,20 @@ DEFECTS: list[tuple[str, Callable[[dict[str, dict[str, Any]]], None], str, str]]
         "does not let sagemaker.amazonaws.com kms:",
         "workteam key",
     ),
+    ("training_jobs_reach_their_locations", _job_role_without("events:PutEvents"), "may not events:PutEvents", "no PutEvents"),
+    (
+        "training_jobs_reach_their_locations",
+        _job_role_without("s3:GetObject"),
+        "may not s3:GetObject on {{mlops-prod-foundation/StorageArtifactsBucket",
+        "no checkpoint read",
+    ),
+    (
+        "dead_letter_queues_accept_their_senders",
+        _dead_letter_queue_without_policy,
+        "does not let events.amazonaws.com sqs:SendMessage",
+        "DLQ policy",
+    ),
+    ("dead_letter_queues_accept_their_senders", _function_cannot_send_dead_letters, "may not sqs:SendMessage", "DLQ send"),
 ]
 
 

@@ -31,6 +31,8 @@ def _stacks_per_env() -> list[tuple[str, str]]:
             cases.append((env, "labeling"))
         if any(e.monitoring for e in config.endpoints):
             cases.append((env, "monitoring"))
+        if config.training:
+            cases.append((env, "training"))
     return cases
 
 

@@ -115,6 +115,13 @@ PINNED: dict[str, dict[str, dict[str, str]]] = {
             "DataQualitycallerriskSchedule4EA40C21": "AWS::SageMaker::MonitoringSchedule",
             "TextDriftcalltranscriptintentSchedule6EA51B73": "AWS::SageMaker::MonitoringSchedule",
         },
+        "mlops-prod-training": {
+            "EpochMetricsTableD1FC9FA3": "AWS::DynamoDB::Table",
+            "EpochMetricsFunctionC41EE2E5": "AWS::Lambda::Function",
+            "EpochMetricsFunctionLogs133C80A3": "AWS::Logs::LogGroup",
+            "TrainingLogsE5993150": "AWS::Logs::LogGroup",
+            "TrainingStateMachineEAE34FB3": "AWS::StepFunctions::StateMachine",
+        },
     },
 }
 
