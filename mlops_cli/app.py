@@ -19,6 +19,7 @@ Adding a command group is one module and one line here:
 
     # below
     cli.add_command(weights.group)
+cli.add_command(train.group)
 
 Commands return their exit code (0 ok, 1 a gate failed); `CliError` and a missing file
 are reported as one line on stderr with exit 2, as is a usage error. Every command's
@@ -32,7 +33,7 @@ from collections.abc import Sequence
 
 import click
 
-from mlops_cli.commands import batch, diff, labeling, model, monitor, qa, weights
+from mlops_cli.commands import batch, diff, labeling, model, monitor, qa, train, weights
 from mlops_cli.console import err, examples
 from mlops_cli.errors import CliError
 
@@ -49,10 +50,11 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
         "mlops weights set --env prod caller-risk champion=80 challenger=20",
         "mlops labeling status --env prod",
         "mlops monitor baseline --env prod caller-risk --wait",
+        "mlops train start --env prod --wait",
     ),
 )
 def cli() -> None:
-    """SageMaker MLOps helpers: models, offline QA, batch transforms, CI diffs, labelling."""
+    """SageMaker MLOps helpers: models, training, offline QA, batch transforms, CI diffs, labelling, monitoring."""
 
 
 cli.add_command(model.group)
@@ -62,6 +64,7 @@ cli.add_command(diff.diff)
 cli.add_command(weights.group)
 cli.add_command(labeling.group)
 cli.add_command(monitor.group)
+cli.add_command(train.group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
