@@ -12,7 +12,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: synth test diff bench-diff lint typecheck bench bench-serving bench-serving-peers instance-types model-monitor-images training-images bench-drift clean
+.PHONY: synth test diff bench-diff lint typecheck bench bench-serving bench-serving-peers bench-training instance-types model-monitor-images training-images bench-drift clean
 
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
@@ -67,6 +67,10 @@ typecheck: $(VENV)/.installed
 
 bench: $(VENV)/.synth-installed
 	$(BIN)/python benchmarks/synth.py
+
+# Training throughput (epochs/s, samples/s) of the one training loop; CPU here, AMP on CUDA with ARGS=--amp.
+bench-training: $(VENV)/.installed
+	$(BIN)/python benchmarks/training.py $(ARGS)
 
 # Needs wrk (Debian: apt-get install wrk); drives servers on 127.0.0.1 only, for a fixed duration.
 bench-serving: $(VENV)/.installed
