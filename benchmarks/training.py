@@ -49,9 +49,10 @@ def main() -> None:
     print("samples/s counts training rows only (80% of rows); epochs/s excludes validation")
     print(f"{'hidden':>10} {'batch':>6} {'amp':>5} {'ckpt':>5} {'epochs/s':>9} {'samples/s':>11}")
     amps = [False, True] if args.amp and torch.cuda.is_available() else [False]
+    widths: tuple[tuple[int, ...], ...] = ((64, 32), (256, 128))
     cases = [
         (hidden, batch, amp, checkpoint)
-        for hidden in ((64, 32), (256, 128))
+        for hidden in widths
         for batch in (256, 1024)
         for amp in amps
         for checkpoint in (False, True)
