@@ -42,6 +42,7 @@ from mlops_constructs.validation import Problems
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 EVENT_BUS_ENV = "MLOPS_EVENT_BUS"  # read by containers/training/mlops_training/reporting.py
+JOB_NAME_ENV = "MLOPS_JOB_NAME"  # ditto: the events' key, should SageMaker's TRAINING_JOB_NAME be absent
 MAX_RUNTIME = cdk.Duration.days(28)  # StoppingCondition.MaxRuntimeInSeconds
 
 
@@ -151,6 +152,7 @@ class TrainingStateMachine(Construct):
         self.event_bus_arn = stack.format_arn(service="events", resource="event-bus", resource_name="default")
         if epoch_events:
             environment[EVENT_BUS_ENV] = self.event_bus_arn
+            environment[f"{JOB_NAME_ENV}.$"] = "$.job_name"
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     actions=["events:PutEvents"],

@@ -126,3 +126,14 @@ def test_artifacts_scheme_is_the_schemas() -> None:
     from config import schema, training
 
     assert training.ARTIFACTS_SCHEME == schema.ARTIFACTS_SCHEME
+
+
+def test_shipped_hyperparameters_are_ones_the_image_accepts() -> None:
+    """config/prod.yaml's strings parse with the image's own parser (what the job will do)."""
+    from mlops_training.hyperparameters import parse
+
+    from config.loader import load_config
+
+    training = load_config("prod").training
+    assert training is not None
+    parse(training.hyperparameters)

@@ -98,6 +98,11 @@ def region_of(arn: str) -> str:
     return arn.split(":")[3]
 
 
+def test_job_name_falls_back_to_the_stacks_variable() -> None:
+    assert reporting.EpochReporter(env={"MLOPS_JOB_NAME": "risk-1"}).job_name == "risk-1"
+    assert reporting.EpochReporter(env={"TRAINING_JOB_NAME": "risk-2", "MLOPS_JOB_NAME": "risk-1"}).job_name == "risk-2"
+
+
 def test_unreachable_bus_does_not_fail_the_job(aws: Emulator, tmp_path: Path) -> None:
     opt_ml = OptMl.create(tmp_path, hyperparameters={"epochs": "1", "hidden": "4"}, train=synthetic_calls(200, seed=8))
     result = opt_ml.run(

@@ -166,3 +166,21 @@ def test_lambda_entry_point_with_powertools(backend: Backend, monkeypatch: pytes
 def test_handler_and_image_agree_on_the_event() -> None:
     assert (core.SOURCE, core.DETAIL_TYPE) == (SOURCE, DETAIL_TYPE)
     assert set(core.METRICS) < set(_event()["detail"])
+
+
+def test_handler_imports_as_lambda_imports_it() -> None:
+    """Lambda puts the asset root (lambda_src/) on sys.path and imports training_metrics.handler."""
+    import subprocess
+    import sys
+
+    from config.loader import REPO_ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import training_metrics.handler as h; print(h.handle.__name__)"],
+        cwd=REPO_ROOT / "lambda_src",
+        env={"PATH": "", "PYTHONPATH": "", "AWS_DEFAULT_REGION": REGION},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

@@ -24,6 +24,7 @@ from stacks.training import model_parameter_name, state_machine_name
 from tests.conftest import Synthesized, resources_of_type
 
 ACCOUNT = "222222222222"
+JOB = "caller-risk-20261125-100000"
 KEY_ARN = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
@@ -103,7 +104,7 @@ def test_hyperparameters_are_strings(prod: Synthesized) -> None:
 def test_job_gets_the_event_bus_and_may_put_only_training_events(prod: Synthesized) -> None:
     template = _template(prod)
     bus = f"arn:aws:events:eu-west-1:{ACCOUNT}:event-bus/default"
-    assert _train(template)["Environment"] == {"MLOPS_EVENT_BUS": bus}
+    assert _train(template)["Environment"] == {"MLOPS_EVENT_BUS": bus, "MLOPS_JOB_NAME.$": "$.job_name"}
     (statement,) = [s for s in _statements(template, "TrainingJobRole") if "events:PutEvents" in _actions(s)]
     assert statement["Resource"] == bus
     assert statement["Condition"] == {"StringEquals": {"events:source": EVENT_SOURCE}}
@@ -143,9 +144,18 @@ def test_task_parameters_are_a_valid_create_training_job_request(prod: Synthesiz
     from botocore.validate import ParamValidator
 
     params = json.loads(json.dumps(_train(_template(prod))).replace("<token>", "tok"))
-    params.pop("CheckpointConfig")["S3Uri.$"]
-    request: dict[str, Any] = {k.removesuffix(".$"): v for k, v in params.items()}
-    request["TrainingJobName"] = "caller-risk-20261125-100000"
+    params.pop("CheckpointConfig")
+
+    def resolve(value: Any) -> Any:  # JSONPath values filled in with what an execution passes
+        if isinstance(value, dict):
+            return {
+                k.removesuffix(".$"): ("caller-risk-20261125-100000" if k.endswith(".$") else resolve(v))
+                for k, v in value.items()
+            }
+        return value
+
+    request: dict[str, Any] = resolve(params)
+    request["TrainingJobName"] = JOB
     request["RoleArn"] = f"arn:aws:iam::{ACCOUNT}:role/training"
     request["AlgorithmSpecification"]["TrainingImage"] = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/training:1"
     request["OutputDataConfig"]["KmsKeyId"] = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -23,6 +23,7 @@ SOURCE = "mlops.training"
 DETAIL_TYPE = "Training Epoch Completed"
 EVENT_BUS_ENV = "MLOPS_EVENT_BUS"
 JOB_NAME_ENV = "TRAINING_JOB_NAME"  # set by SageMaker in every training container
+STACK_JOB_NAME_ENV = "MLOPS_JOB_NAME"  # the same name, passed by the stack's state machine as well
 METRIC_FIELDS = ("train_loss", "validation_loss", "validation_accuracy", "validation_auc", "samples_per_second")
 
 
@@ -41,7 +42,8 @@ class EpochReporter:
 
     def __init__(self, *, env: Mapping[str, str] | None = None, client: Any = None) -> None:
         env = os.environ if env is None else env
-        self.job_name = env.get(JOB_NAME_ENV, "local")
+        # The table is keyed by job name: take SageMaker's, else the one the stack passes, never guess.
+        self.job_name = env.get(JOB_NAME_ENV) or env.get(STACK_JOB_NAME_ENV) or "local"
         self.bus = env.get(EVENT_BUS_ENV, "")
         self._client = client
         self.sent = 0
