@@ -7,8 +7,9 @@ variant's `model_data` takes (`artifacts://<output_prefix><job>/output/model.tar
 any failure publishes to the alert topic before failing.
 
 The job: output and checkpoints KMS-encrypted in the artifacts bucket under `output_prefix`,
-volume KMS where the instance type allows it (CreateTrainingJob rejects VolumeKmsKeyId on
-local-NVMe types), managed spot with a checkpoint location per job (SageMaker restores
+the environment's VPC placement if it has one (then S3, ECR, CloudWatch Logs and, for epoch
+events, EventBridge must be reachable from the subnets), volume KMS where the instance type
+allows it (CreateTrainingJob rejects VolumeKmsKeyId on local-NVMe types), managed spot with a checkpoint location per job (SageMaker restores
 /opt/ml/checkpoints into a restarted job), network isolation if asked, inter-container
 encryption when distributed, the image's metric lines as metric definitions, and
 MLOPS_EVENT_BUS so the image sends per-epoch events (the role may PutEvents with source
@@ -35,6 +36,7 @@ from mlops_constructs.instance_types import InstanceTypeError, parse_instance_ty
 from mlops_constructs.log_groups import VENDED_LOGS_STATES_PREFIX, LogGroupSettings, SageMakerLogLocation
 from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
 from mlops_constructs.naming import SAGEMAKER_NAME_RULE, is_sagemaker_name
+from mlops_constructs.network import VpcPlacement
 from mlops_constructs.roles import SageMakerExecutionRole
 from mlops_constructs.training_data import TrainingDataset
 from mlops_constructs.training_metrics import EVENT_SOURCE, metric_definitions
@@ -80,6 +82,7 @@ class TrainingStateMachine(Construct):
         epoch_events: bool = True,
         hyperparameters: Mapping[str, str] | None = None,
         output_prefix: str = "training/",
+        vpc: VpcPlacement | None = None,
     ) -> None:
         super().__init__(scope, id)
         problems = Problems(self)
@@ -108,6 +111,9 @@ class TrainingStateMachine(Construct):
         )
         retention = logs.problem()
         problems.check(retention is None, f"logs.retention_days: {retention}")
+        if vpc is not None:
+            for problem in vpc.problems():
+                problems.add(problem)
         problems.raise_if_any()
         assert instance is not None
         stack = cdk.Stack.of(self)
@@ -120,6 +126,8 @@ class TrainingStateMachine(Construct):
         role = self.role = execution.role
         image.grant_pull(role)
         dataset.grant_read(role)
+        if vpc is not None:  # SageMaker attaches the job's network interfaces as this role
+            vpc.grant_network_interfaces(role)
         outputs = artifacts_bucket.arn_for_objects(f"{output_prefix}*")
         checkpoint_objects = artifacts_bucket.arn_for_objects(f"{checkpoint_prefix}*")
         role.add_to_principal_policy(
@@ -210,6 +218,8 @@ class TrainingStateMachine(Construct):
             "EnableInterContainerTrafficEncryption": instance_count > 1,
             "Environment": environment,
         }
+        if vpc is not None:
+            parameters["VpcConfig"] = {"SecurityGroupIds": list(vpc.security_group_ids), "Subnets": list(vpc.subnet_ids)}
         if checkpoints:
             parameters["CheckpointConfig"] = {
                 "S3Uri.$": f"States.Format('s3://{bucket}/{checkpoint_prefix}{{}}/', $.job_name)",

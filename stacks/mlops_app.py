@@ -174,11 +174,12 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
             ),
             repo_root=repo_root,
             removal_policy=removal_policy(config),
+            vpc=vpc_placement(config.vpc),
             env=env,
         )
     if network is not None:
         # Models start only once S3 and ECR are reachable from their subnets.
-        for dependent in [*endpoints.values(), *([batch] if batch else [])]:
+        for dependent in [*endpoints.values(), *([batch] if batch else []), *([training] if training else [])]:
             dependent.add_stack_dependency(network, "SageMaker models reach S3 and ECR through the VPC endpoints")
     monitoring = None
     monitored = [e for e in config.endpoints if e.monitoring is not None]

@@ -18,6 +18,7 @@ from mlops_constructs.epoch_metrics import EpochMetricsStore
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.log_groups import LogGroupSettings
 from mlops_constructs.naming import looks_like_image_uri
+from mlops_constructs.network import VpcPlacement
 from mlops_constructs.training_data import TrainingDataset
 from mlops_constructs.training_images import pytorch_gpu_training_image
 from mlops_constructs.training_job import SpotOptions, TrainingStateMachine
@@ -60,6 +61,7 @@ class TrainingStack(cdk.Stack):
         uses: TrainingDependencies,
         repo_root: Path,
         removal_policy: cdk.RemovalPolicy,
+        vpc: VpcPlacement | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, id, description="Training state machine and per-epoch metrics (mlops train start)", **kwargs)  # type: ignore[arg-type]
@@ -99,6 +101,7 @@ class TrainingStack(cdk.Stack):
             epoch_events=training.epoch_events,
             hyperparameters=training.hyperparameters,
             output_prefix=training.output_prefix,
+            vpc=vpc,
         )
 
     def _image(self, reference: str, images: Mapping[str, Image], repo_root: Path) -> ContainerImage:

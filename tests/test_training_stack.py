@@ -254,6 +254,20 @@ def test_volume_key_and_inter_container_encryption_when_allowed_and_distributed(
     assert grants[0]["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 
 
+def test_vpc_placement_reaches_the_job_and_its_role() -> None:
+    from mlops_constructs.network import VpcPlacement
+
+    vpc = VpcPlacement(subnet_ids=("subnet-0a1b2c3d", "subnet-0a1b2c3e"), security_group_ids=("sg-0a1b2c3d",))
+    template = _construct_template(instance_type="ml.c5.xlarge", vpc=vpc)
+    assert _train(template)["VpcConfig"] == {
+        "SecurityGroupIds": ["sg-0a1b2c3d"],
+        "Subnets": ["subnet-0a1b2c3d", "subnet-0a1b2c3e"],
+    }
+    actions = {a for s in _statements(template, "TrainingJobRole") for a in _actions(s)}
+    assert "ec2:CreateNetworkInterface" in actions
+    assert "VpcConfig" not in _train(_construct_template(instance_type="ml.c5.xlarge"))
+
+
 def test_no_spot_no_max_wait() -> None:
     params = _train(_construct_template(instance_type="ml.c5.xlarge"))
     assert params["EnableManagedSpotTraining"] is False
