@@ -6,15 +6,15 @@ completion (`.sync`), then writes the model's location to an SSM parameter in th
 variant's `model_data` takes (`artifacts://<output_prefix><job>/output/model.tar.gz`), and on
 any failure publishes to the alert topic before failing.
 
-The job: output and checkpoints KMS-encrypted in the artifacts bucket under `output_prefix`,
+The job: output and checkpoints KMS-encrypted in the artifacts bucket under `output_prefix`;
 the environment's VPC placement if it has one (then S3, ECR, CloudWatch Logs and, for epoch
-events, EventBridge must be reachable from the subnets), volume KMS where the instance type
-allows it (CreateTrainingJob rejects VolumeKmsKeyId on local-NVMe types), managed spot with a checkpoint location per job (SageMaker restores
-/opt/ml/checkpoints into a restarted job), network isolation if asked, inter-container
-encryption when distributed, the image's metric lines as metric definitions, and
-MLOPS_EVENT_BUS so the image sends per-epoch events (the role may PutEvents with source
-`mlops.training` only). The task is hand-written ASL (aws_stepfunctions_tasks costs ~0.5 s of
-every synth).
+events, EventBridge must be reachable from the subnets); volume KMS where the instance type
+allows it (CreateTrainingJob rejects VolumeKmsKeyId on local-NVMe types); managed spot with a
+checkpoint location per job (SageMaker restores /opt/ml/checkpoints into a restarted job);
+network isolation if asked; inter-container encryption when distributed; the image's metric
+lines as metric definitions; and MLOPS_EVENT_BUS so the image sends per-epoch events (the role
+may PutEvents with source `mlops.training` only). The task is hand-written ASL
+(aws_stepfunctions_tasks costs ~0.5 s of every synth).
 """
 
 from __future__ import annotations
