@@ -143,3 +143,11 @@ def test_dockerfile_extends_the_base_images_paths() -> None:
         for value in re.findall(rf"^ENV .*\b{variable}=(\S+)", dockerfile, re.M):
             assert f"${{{variable}" in value, f"{variable}={value} replaces the base image's value"
     assert re.search(r'^ENTRYPOINT \["python3", "-m", "mlops_training"\]', dockerfile, re.M)
+
+
+def test_failure_reason_is_cut_to_what_sagemaker_keeps(tmp_path: Path) -> None:
+    from mlops_training.contract import FAILURE_LIMIT, Paths, write_failure
+
+    paths = Paths(root=tmp_path, checkpoints=tmp_path / "checkpoints")
+    write_failure(paths, "x" * 5000)
+    assert len(paths.failure.read_text()) == FAILURE_LIMIT == 1024
