@@ -16,6 +16,7 @@ from pathlib import Path
 from config.loader import REPO_ROOT
 
 INFERENCE_DIR = REPO_ROOT / "containers" / "inference"
+TRAINING_DIR = REPO_ROOT / "containers" / "training"  # mlops_training, which the CLI imports
 ROW = [120.0, 8, 5, 0.1, 0.2, 800, 0.05, 900, 0.3, 0, 1, 0]
 RISKY = [30.0, 40, 30, 0.9, 0.9, 10, 0.5, 100, 0.3, 3, 1, 2]
 
@@ -26,7 +27,7 @@ def process_env(model_dir: Path, **extra: str) -> dict[str, str]:
         **os.environ,
         "PATH": path,
         "MODEL_DIR": str(model_dir),
-        "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{INFERENCE_DIR}",
+        "PYTHONPATH": os.pathsep.join(map(str, (REPO_ROOT, INFERENCE_DIR, TRAINING_DIR))),
         **extra,
     }
 
