@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from mlops_training import contract
 from mlops_training.contract import Cluster, Paths
+from mlops_training.data import Dataset, read_channel
 from mlops_training.hyperparameters import HyperparameterError, Hyperparameters, load
 
 MASTER_PORT_ENV = "MLOPS_MASTER_PORT"
@@ -66,22 +67,34 @@ def main(argv: Sequence[str]) -> int:
     except (HyperparameterError, ValueError, KeyError) as error:
         return _fail(paths, str(error))
     if command == "worker":
-        return _worker(paths, hp)
+        return _worker(paths, hp, None)
+    try:  # before torch is imported or workers start: a bad channel fails in a second
+        data = load_data(paths, hp)
+    except ValueError as error:
+        return _fail(paths, f"{type(error).__name__}: {error}")
     import torch
 
     launch = plan(cluster, hp, torch.cuda.device_count())
     if launch.world_size == 1:
-        return _worker(paths, hp)
+        return _worker(paths, hp, data)
     print(f"launching {launch.world_size} processes ({launch.nodes} host(s) x {launch.processes_per_host})", flush=True)
     return subprocess.run(torchrun_command(launch, os.environ), check=False).returncode  # noqa: S603 - our own interpreter
 
 
-def _worker(paths: Paths, hp: Hyperparameters) -> int:
+def load_data(paths: Paths, hp: Hyperparameters) -> tuple[Dataset, Dataset]:
+    """(train, validation): the `validation` channel if there is one, else the tail of `train`."""
+    data = read_channel(paths.channel("train"))
+    if paths.channel("validation").is_dir():
+        return data, read_channel(paths.channel("validation"))
+    return data.split(len(data) - int(len(data) * hp.validation_fraction))
+
+
+def _worker(paths: Paths, hp: Hyperparameters, data: tuple[Dataset, Dataset] | None) -> int:
     from mlops_training.trainer import Distributed
 
     dist = Distributed.from_env()
     try:
-        return _train(paths, hp, dist)
+        return _train(paths, hp, dist, data or load_data(paths, hp))
     except Exception as error:  # every failure becomes the job's FailureReason
         traceback.print_exc()
         return _fail(paths, f"{type(error).__name__}: {error}")
@@ -92,11 +105,10 @@ def _worker(paths: Paths, hp: Hyperparameters) -> int:
             torch.distributed.destroy_process_group()
 
 
-def _train(paths: Paths, hp: Hyperparameters, dist: Distributed) -> int:
+def _train(paths: Paths, hp: Hyperparameters, dist: Distributed, data: tuple[Dataset, Dataset]) -> int:
     import torch
 
     from mlops_training import artifact
-    from mlops_training.data import read_channel
     from mlops_training.reporting import EpochReporter
     from mlops_training.trainer import train
 
@@ -104,11 +116,7 @@ def _train(paths: Paths, hp: Hyperparameters, dist: Distributed) -> int:
         if torch.cuda.is_available():
             torch.cuda.set_device(dist.local_rank)
         torch.distributed.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    data = read_channel(paths.channel("train"))
-    if paths.channel("validation").is_dir():
-        train_data, validation = data, read_channel(paths.channel("validation"))
-    else:
-        train_data, validation = data.split(len(data) - int(len(data) * hp.validation_fraction))
+    train_data, validation = data
     if len(train_data) < dist.world_size or len(validation) == 0:
         raise ValueError(f"too few rows: {len(train_data)} to train on, {len(validation)} to validate")
     reporter = EpochReporter()
