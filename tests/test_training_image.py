@@ -151,3 +151,50 @@ def test_failure_reason_is_cut_to_what_sagemaker_keeps(tmp_path: Path) -> None:
     paths = Paths(root=tmp_path, checkpoints=tmp_path / "checkpoints")
     write_failure(paths, "x" * 5000)
     assert len(paths.failure.read_text()) == FAILURE_LIMIT == 1024
+
+
+def test_cluster_from_resourceconfig_and_torchrun_per_host(tmp_path: Path) -> None:
+    """Two hosts with 4 GPUs each: every host runs torchrun with its rank in the sorted host list."""
+    from mlops_training.contract import Paths, cluster
+    from mlops_training.entrypoint import plan, torchrun_command
+
+    paths = Paths(root=tmp_path, checkpoints=tmp_path / "checkpoints")
+    paths.resource_config.parent.mkdir(parents=True)
+    paths.resource_config.write_text(
+        json.dumps({"current_host": "algo-2", "hosts": ["algo-2", "algo-1"], "network_interface_name": "eth0"})
+    )
+    found = cluster(paths, env={})
+    launch = plan(found, Hyperparameters(), gpus=4)
+    assert (launch.nodes, launch.node_rank, launch.processes_per_host, launch.world_size) == (2, 1, 4, 8)
+    command = torchrun_command(launch, {})
+    assert command[1:] == [
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=2",
+        "--node_rank=1",
+        "--nproc_per_node=4",
+        "--master_addr=algo-1",
+        "--master_port=29500",
+        "-m",
+        "mlops_training",
+        "worker",
+    ]
+
+
+def test_sm_hosts_take_precedence_and_one_cpu_host_is_one_process(tmp_path: Path) -> None:
+    from mlops_training.contract import Paths, cluster
+    from mlops_training.entrypoint import plan
+
+    paths = Paths(root=tmp_path, checkpoints=tmp_path / "checkpoints")
+    found = cluster(paths, env={"SM_HOSTS": '["algo-1"]', "SM_CURRENT_HOST": "algo-1"})
+    assert (found.hosts, found.node_rank) == (("algo-1",), 0)
+    assert plan(found, Hyperparameters(), gpus=0).world_size == 1
+    assert plan(found, Hyperparameters(processes_per_host=2), gpus=0).world_size == 2
+    assert cluster(paths, env={}).hosts == ("localhost",)  # a local run: no resourceconfig.json
+
+
+def test_unknown_current_host_is_the_failure_reason(tmp_path: Path) -> None:
+    opt_ml = OptMl.create(tmp_path, hyperparameters={"epochs": "1"}, train=synthetic_calls(50, seed=1))
+    result = opt_ml.run(SM_HOSTS='["algo-1"]', SM_CURRENT_HOST="algo-9")
+    assert result.returncode == 1
+    assert "current host 'algo-9' is not among the job's hosts" in opt_ml.failure()
