@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -89,9 +90,9 @@ def _deploy(aws: Emulator, definition: dict[str, Any]) -> None:
     )
 
 
-def _store_epochs(aws: Emulator, job: str, epochs: int) -> None:
+def _store_epochs(aws: Emulator, job: str, epochs: int, first: int = 1, last: int | None = None) -> None:
     """Items as the metrics Lambda writes them."""
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first, (last or epochs) + 1):
         aws.client("dynamodb").put_item(
             TableName=TABLE,
             Item={
@@ -104,7 +105,7 @@ def _store_epochs(aws: Emulator, job: str, epochs: int) -> None:
         )
 
 
-SUCCEED = {"StartAt": "Train", "States": {"Train": {"Type": "Wait", "Seconds": 1, "Next": "Done"}, "Done": {"Type": "Succeed"}}}
+SUCCEED = {"StartAt": "Train", "States": {"Train": {"Type": "Wait", "Seconds": 2, "Next": "Done"}, "Done": {"Type": "Succeed"}}}
 FAIL = {
     "StartAt": "Train",
     "States": {
@@ -117,11 +118,16 @@ FAIL = {
 def test_start_wait_streams_epochs_and_prints_the_model(account: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
     _deploy(account, SUCCEED)
     job = "caller-risk-20261125100000"
-    _store_epochs(account, job, 3)
+    _store_epochs(account, job, 3, last=1)
     value = f"artifacts://training/caller-risk/{job}/output/model.tar.gz"
     account.client("ssm").put_parameter(Name=model_parameter_name("prod", "caller-risk"), Value=value, Type="String")
-
-    assert main(["train", "start", "--env", "prod", "--job-name", job, "--wait", "--poll", "0.1"]) == 0
+    # Epochs 2 and 3 arrive while the command is already following the execution.
+    later = threading.Timer(0.5, _store_epochs, args=(account, job, 3), kwargs={"first": 2})
+    later.start()
+    try:
+        assert main(["train", "start", "--env", "prod", "--job-name", job, "--wait", "--poll", "0.1"]) == 0
+    finally:
+        later.join()
     stdout = capsys.readouterr().out
     assert f"started {job}: arn:aws:states:{REGION}:{ACCOUNT}:execution:mlops-prod-training:{job}" in stdout
     lines = [line for line in stdout.splitlines() if line.startswith("epoch ")]
