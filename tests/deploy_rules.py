@@ -485,8 +485,22 @@ RULES.update({rule.__name__: rule for rule in (weights_provider_may_update_its_e
 # --- VPC placement ----------------------------------------------------------------------------
 
 
+def _vpc_workloads(model: CloudModel) -> Iterator[tuple[str, Resource | None, dict[str, Any]]]:
+    """(where, execution role, VpcConfig) of every model and training job placed in a VPC."""
+    for sm_model in model.of_type("AWS::SageMaker::Model"):
+        vpc = model.resolve(sm_model.stack, sm_model.properties.get("VpcConfig"))
+        if vpc:
+            role = model.role_for_arn(model.resolve(sm_model.stack, sm_model.properties["ExecutionRoleArn"]))
+            yield f"{sm_model.stack}/{sm_model.logical_id}", role, vpc
+    for machine, api, parameters in _sagemaker_tasks(model):
+        if api == "createTrainingJob" and parameters.get("VpcConfig"):
+            yield f"{machine.stack}/{machine.logical_id} {api}", _job_role(model, api, parameters), parameters["VpcConfig"]
+
+
 def vpc_models_can_manage_their_network_interfaces(model: CloudModel) -> list[str]:
-    """A model with a VpcConfig runs under a role that can create and manage its network interfaces.
+    """A model or training job with a VpcConfig runs under a role that can create and manage its
+    network interfaces (training: CreateTrainingJob's VpcConfig, "Give SageMaker AI training jobs
+    access to resources in your Amazon VPC", the same permissions).
 
     Source: SageMaker Developer Guide, "Give SageMaker AI hosted endpoints access to resources
     in your Amazon VPC" (and the same for batch transform): the execution role needs
@@ -496,12 +510,7 @@ def vpc_models_can_manage_their_network_interfaces(model: CloudModel) -> list[st
     """
     violations = []
     eni = model.arn("ec2", "network-interface/eni-0123456789abcdef0")
-    for sm_model in model.of_type("AWS::SageMaker::Model"):
-        vpc = model.resolve(sm_model.stack, sm_model.properties.get("VpcConfig"))
-        if not vpc:
-            continue
-        where = f"{sm_model.stack}/{sm_model.logical_id}"
-        role = model.role_for_arn(model.resolve(sm_model.stack, sm_model.properties["ExecutionRoleArn"]))
+    for where, role, vpc in _vpc_workloads(model):
         if role is None:
             violations.append(f"{where}: cannot find its execution role")
             continue

@@ -46,6 +46,7 @@ def test_vpc_rule_catches_a_role_without_network_interface_permissions(vpc: Synt
 
     violations = RULES["vpc_models_can_manage_their_network_interfaces"](_mutated(vpc, no_eni))
     assert any("may not ec2:CreateNetworkInterface on" in v for v in violations), violations
+    assert any("createTrainingJob: role TrainingJobRole" in v for v in violations), violations  # the training job too
 
 
 def _mutated(prod: Synthesized, mutate: Callable[[dict[str, dict[str, Any]]], None]) -> CloudModel:
