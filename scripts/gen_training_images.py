@@ -1,4 +1,4 @@
-"""Regenerate mlops_constructs/_pytorch_training_images.py: region -> AWS Deep Learning Container
+"""Regenerate mlops_constructs/training/_pytorch_training_images.py: region -> AWS Deep Learning Container
 URI for PyTorch GPU training, the training image's BASE_IMAGE.
 
 Source: the SageMaker SDK's image registry as data (sagemaker-core's
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-TARGET = Path(__file__).resolve().parent.parent / "mlops_constructs" / "_pytorch_training_images.py"
+TARGET = Path(__file__).resolve().parent.parent / "mlops_constructs" / "training" / "_pytorch_training_images.py"
 # The PyTorch line the training image targets (the newest the pinned registry lists).
 PYTORCH_VERSION = "2.10"
 PROCESSOR = "gpu"

@@ -14,14 +14,14 @@ from constructs import Construct
 
 from config.schema import ARTIFACTS_SCHEME, Image
 from config.training import TrainingSettings
-from mlops_constructs.epoch_metrics import EpochMetricsStore
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.log_groups import LogGroupSettings
 from mlops_constructs.naming import looks_like_image_uri
 from mlops_constructs.network import VpcPlacement
-from mlops_constructs.training_data import TrainingDataset
-from mlops_constructs.training_images import pytorch_gpu_training_image
-from mlops_constructs.training_job import SpotOptions, TrainingStateMachine
+from mlops_constructs.training.base_images import pytorch_gpu_training_image
+from mlops_constructs.training.dataset import TrainingDataset
+from mlops_constructs.training.epoch_metrics import EpochMetricsStore
+from mlops_constructs.training.job import SpotOptions, TrainingStateMachine
 
 
 def state_machine_name(env_name: str) -> str:

@@ -12,7 +12,7 @@ from mlops_training import reporting
 from mlops_training.data import synthetic_calls
 from mlops_training.trainer import EpochMetrics
 
-from mlops_constructs.training_metrics import EVENT_DETAIL_TYPE, EVENT_SOURCE, METRIC_DEFINITIONS, metric_definitions
+from mlops_constructs.training.metrics import EVENT_DETAIL_TYPE, EVENT_SOURCE, METRIC_DEFINITIONS, metric_definitions
 from tests.aws_emulator import REGION, Emulator
 from tests.training_fixtures import OptMl
 

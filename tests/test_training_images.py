@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from config.loader import REPO_ROOT
-from mlops_constructs.training_images import pytorch_gpu_training_image
+from mlops_constructs.training.base_images import pytorch_gpu_training_image
 from scripts.gen_training_images import TARGET, render
 
 

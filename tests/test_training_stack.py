@@ -16,9 +16,9 @@ from aws_cdk import aws_sns as sns
 
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.log_groups import LogGroupSettings
-from mlops_constructs.training_data import TrainingDataset
-from mlops_constructs.training_job import SpotOptions, TrainingStateMachine
-from mlops_constructs.training_metrics import EVENT_DETAIL_TYPE, EVENT_SOURCE, metric_definitions
+from mlops_constructs.training.dataset import TrainingDataset
+from mlops_constructs.training.job import SpotOptions, TrainingStateMachine
+from mlops_constructs.training.metrics import EVENT_DETAIL_TYPE, EVENT_SOURCE, metric_definitions
 from mlops_constructs.validation import PropsError
 from stacks.training import model_parameter_name, state_machine_name
 from tests.conftest import Synthesized, resources_of_type

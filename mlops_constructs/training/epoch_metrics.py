@@ -30,7 +30,7 @@ from constructs import Construct
 from mlops_constructs.functions import FunctionSpec, handler_code, platform_function
 from mlops_constructs.log_groups import LogGroupSettings
 from mlops_constructs.nag import NagAck, acknowledge
-from mlops_constructs.training_metrics import EVENT_DETAIL_TYPE, EVENT_SOURCE
+from mlops_constructs.training.metrics import EVENT_DETAIL_TYPE, EVENT_SOURCE
 
 
 class EpochMetricsStore(Construct):

@@ -6,7 +6,7 @@ The URIs come from the SageMaker SDK's registry data through a generated module
 
 from __future__ import annotations
 
-from mlops_constructs._pytorch_training_images import PYTORCH_GPU_TRAINING_IMAGES, PYTORCH_TRAINING_VERSION
+from mlops_constructs.training._pytorch_training_images import PYTORCH_GPU_TRAINING_IMAGES, PYTORCH_TRAINING_VERSION
 
 
 def pytorch_gpu_training_image(region: str) -> str:

@@ -38,8 +38,8 @@ from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
 from mlops_constructs.naming import SAGEMAKER_NAME_RULE, is_sagemaker_name
 from mlops_constructs.network import VpcPlacement
 from mlops_constructs.roles import SageMakerExecutionRole
-from mlops_constructs.training_data import TrainingDataset
-from mlops_constructs.training_metrics import EVENT_SOURCE, metric_definitions
+from mlops_constructs.training.dataset import TrainingDataset
+from mlops_constructs.training.metrics import EVENT_SOURCE, metric_definitions
 from mlops_constructs.validation import Problems
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
