@@ -252,7 +252,10 @@ class Workspace:
 
     def close(self) -> None:
         for path in self.worktrees:
-            _run([GIT, "worktree", "remove", "--force", str(path)], cwd=self.repo, capture_output=True)
+            # Twice --force: a worktree whose `git worktree add` was interrupted (Ctrl-C mid-checkout)
+            # stays locked ("initializing"), and git-worktree removes a locked one only when the
+            # option is given twice; `prune` skips locked entries, so it would be left registered.
+            _run([GIT, "worktree", "remove", "--force", "--force", str(path)], cwd=self.repo, capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
         if self.worktrees:
             _run([GIT, "worktree", "prune"], cwd=self.repo, capture_output=True)

@@ -458,3 +458,19 @@ def test_text_output_shows_brackets_as_data() -> None:
     text = sink.getvalue()
     assert text.startswith("mlops diff: BLOCKED: 1 blocking change")
     assert "ProductionVariants[champion].InstanceType" in text
+
+
+def test_workspace_removes_a_worktree_left_locked_by_an_interrupted_add(tmp_path: Path) -> None:
+    """Ctrl-C during `git worktree add` leaves the new worktree locked ("initializing"); `prune`
+    skips locked entries, so close() must remove it with --force twice (git-worktree docs)."""
+    from mlops_cli.diff import Workspace
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    _git(repo, "-c", "user.email=ci@example.com", "-c", "user.name=CI", "commit", "-q", "--allow-empty", "-m", "x")
+    workspace = Workspace.create(repo)
+    path = workspace.checkout("head", _git(repo, "rev-parse", "HEAD").strip())
+    _git(repo, "worktree", "lock", "--reason", "initializing", str(path))
+    workspace.close()
+    assert _git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
