@@ -346,9 +346,22 @@ def test_dirty_worktree_with_head_at_head(project: Project) -> None:
     _no_worktrees_left(project)
 
 
+def _slow_synth(root: Path) -> None:
+    """The head's synthesis takes 60 s before it starts: a window that load cannot close."""
+    path = root / "stacks" / "mlops_app.py"
+    future = "from __future__ import annotations\n"
+    source = path.read_text()
+    assert future in source, "stacks/mlops_app.py changed shape: update the slow-synth case"
+    path.write_text(source.replace(future, future + "import time\n\ntime.sleep(60)\n", 1))
+
+
 def test_ctrl_c_leaves_no_worktree(project: Project) -> None:
+    # Against a head that synthesises slowly, so the interrupt lands during synthesis even on a
+    # loaded machine (against a normal head, the diff sometimes finished before the poll below
+    # saw both worktrees, and the test read exit 0).
+    head = project.case("slow-synth", _slow_synth)
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlops_cli", "diff", "--base", "base", "--head", "weights"],
+        [sys.executable, "-m", "mlops_cli", "diff", "--base", "base", "--head", head],
         cwd=project.root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
