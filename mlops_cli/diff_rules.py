@@ -45,6 +45,10 @@ STATEFUL_RULES: tuple[StatefulRule, ...] = (
     StatefulRule("AWS::DynamoDB::Table", "the table's items are deleted with it or orphaned (retain)"),
     StatefulRule("AWS::Cognito::UserPool", "users, their passwords and MFA devices cannot be moved to a new pool"),
     StatefulRule(
+        "AWS::Cognito::UserPoolUser",
+        "the annotator's password and MFA device are lost and the invitation is sent again",
+    ),
+    StatefulRule(
         "AWS::Logs::LogGroup",
         "logs kept for the retention period go with the old group; a fixed name collides with itself",
         _has_retention,

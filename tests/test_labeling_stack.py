@@ -6,6 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
+import aws_cdk as cdk
 import botocore.session
 import pytest
 from aws_cdk import assertions
@@ -383,3 +384,47 @@ def test_the_jobs_construct_reports_every_bad_prop_at_once() -> None:
         "logs.retention_days: log retention 2 days: CloudWatch Logs accepts 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, "
         "365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653",
     ]
+
+
+def _member_ids(members: list[str]) -> dict[str, str]:
+    """Logical ID of each member's user (by user name) in a bare stack with this member list."""
+    from mlops_constructs.labeling.workforce import PrivateWorkforce
+
+    app = cdk.App()
+    stack = cdk.Stack(app, "Members", env=cdk.Environment(account="222222222222", region="eu-west-1"))
+    PrivateWorkforce(
+        stack,
+        "Workforce",
+        workforce_name="w",
+        workteam_name="t",
+        domain_prefix="mlops-test-labeling",
+        members=members,
+        removal_policy=cdk.RemovalPolicy.DESTROY,
+    )
+    resources = assertions.Template.from_stack(stack).to_json()["Resources"]
+    ids = {}
+    for logical_id, body in resources.items():
+        if body["Type"] in ("AWS::Cognito::UserPoolUser", "AWS::Cognito::UserPoolUserToGroupAttachment"):
+            kind = "user" if body["Type"].endswith("User") else "attachment"
+            ids[f"{kind}:{body['Properties']['Username']}"] = logical_id
+    return ids
+
+
+def test_removing_a_member_leaves_the_other_members_resources_alone() -> None:
+    # Every property of AWS::Cognito::UserPoolUser and UserPoolUserToGroupAttachment requires
+    # replacement (CloudFormation resource reference): with IDs by list position, removing the first
+    # member would re-create the second under the first's ID while it still exists -> UsernameExists.
+    before = _member_ids(["a@example.com", "B@example.com", "c@example.com"])
+    after = _member_ids(["B@example.com", "c@example.com"])
+    assert {k: v for k, v in before.items() if not k.endswith("a@example.com")} == after
+    # The ID follows the address, not its case in config.
+    assert _member_ids(["b@example.com"]) == {k: v for k, v in after.items() if "b@" in k}
+
+
+def test_members_are_created_with_a_verified_email(labeling: assertions.Template) -> None:
+    # Account recovery is by verified email only: an unverified address could not reset a password.
+    users = labeling.find_resources("AWS::Cognito::UserPoolUser")
+    for user in users.values():
+        attributes = {a["Name"]: a["Value"] for a in user["Properties"]["UserAttributes"]}
+        assert attributes["email_verified"] == "true"
+        assert attributes["email"].lower() == user["Properties"]["Username"]

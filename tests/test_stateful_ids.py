@@ -52,6 +52,12 @@ FOUNDATION = {
 # have fixed or running state (see mlops_cli/diff_rules.py).
 LABELING = {
     "WorkforceUserPool861D9C0F": "AWS::Cognito::UserPool",
+    # Members are named after their address (mlops_constructs/labeling/workforce.py member_id),
+    # so adding or removing one never moves another onto a new logical ID.
+    "WorkforceMember928eab62c5C6173CD0": "AWS::Cognito::UserPoolUser",  # annotator-1@example.com
+    "WorkforceMember7eb522744c4A1961F8": "AWS::Cognito::UserPoolUser",  # annotator-2@example.com
+    "WorkforceMemberaa4badfe915C11102B": "AWS::Cognito::UserPoolUser",  # annotator-3@example.com
+    "WorkforceMember18717f7f1f531F731C": "AWS::Cognito::UserPoolUser",  # reviewer@example.com
     "WorkforceNotificationKey7B9A265C": "AWS::KMS::Key",
     "WorkforceNotificationsABA5E341": "AWS::SNS::Topic",
     "Workforce659573B2": "AWS::SageMaker::Workforce",

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import aws_cdk as cdk
@@ -34,6 +35,16 @@ from mlops_constructs.validation import Problems
 
 ANNOTATORS_GROUP = "annotators"
 MIN_PASSWORD_LENGTH = 14
+
+
+def member_id(email: str) -> str:
+    """A member's construct ID, from the lower-cased address (never its list position).
+
+    Every property of AWS::Cognito::UserPoolUser and UserPoolUserToGroupAttachment requires
+    replacement, so an ID by position would move the next member onto a removed member's ID:
+    CloudFormation would create that user while it still exists, and the deploy would fail.
+    """
+    return "Member" + hashlib.sha256(email.lower().encode()).hexdigest()[:10]
 
 
 class PrivateWorkforce(Construct):
@@ -107,18 +118,25 @@ class PrivateWorkforce(Construct):
         group = cognito.CfnUserPoolGroup(
             self, "Annotators", user_pool_id=self.user_pool.user_pool_id, group_name=ANNOTATORS_GROUP, description=description
         )
-        for index, email in enumerate(members):
+        for email in members:
+            member = member_id(email)
             user = cognito.CfnUserPoolUser(
                 self,
-                f"Member{index}",
+                member,
                 user_pool_id=self.user_pool.user_pool_id,
                 username=email.lower(),
                 desired_delivery_mediums=["EMAIL"],
-                user_attributes=[cognito.CfnUserPoolUser.AttributeTypeProperty(name="email", value=email)],
+                user_attributes=[
+                    cognito.CfnUserPoolUser.AttributeTypeProperty(name="email", value=email),
+                    # Account recovery is by verified email only (EMAIL_ONLY above): an unverified
+                    # address could not reset a forgotten password. AdminCreateUser accepts
+                    # email_verified=true when the email is given (API reference).
+                    cognito.CfnUserPoolUser.AttributeTypeProperty(name="email_verified", value="true"),
+                ],
             )
             attachment = cognito.CfnUserPoolUserToGroupAttachment(
                 self,
-                f"Member{index}InGroup",
+                f"{member}InGroup",
                 user_pool_id=self.user_pool.user_pool_id,
                 group_name=ANNOTATORS_GROUP,
                 username=email.lower(),
