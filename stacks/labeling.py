@@ -12,6 +12,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.labeling import PUBLIC_WORKTEAM, Labeling, LabelingJob
@@ -30,6 +31,7 @@ class LabelingDependencies:
     data_key: kms.IKey
     logs_key: kms.IKey
     log_retention_days: int
+    alert_topic: sns.ITopic | None = None  # chained jobs that cannot start page here
 
 
 def workteam_name(env_name: str) -> str:
@@ -110,4 +112,5 @@ class LabelingStack(cdk.Stack):
                 data_key=uses.data_key,
                 logs=LogGroupSettings(encryption_key=uses.logs_key, retention_days=uses.log_retention_days),
                 lambda_src=str(repo_root / "lambda_src"),
+                alert_topic=uses.alert_topic,
             )

@@ -150,6 +150,7 @@ def build(app: cdk.App, config: MlopsConfig, env_name: str, *, repo_root: Path =
                 data_key=storage.key,
                 logs_key=foundation.logs_key,
                 log_retention_days=config.logs.retention_days,
+                alert_topic=foundation.alerts.topic,
             ),
             removal_policy=removal_policy(config),
             repo_root=repo_root,

@@ -428,3 +428,27 @@ def test_members_are_created_with_a_verified_email(labeling: assertions.Template
         attributes = {a["Name"]: a["Value"] for a in user["Properties"]["UserAttributes"]}
         assert attributes["email_verified"] == "true"
         assert attributes["email"].lower() == user["Properties"]["Username"]
+
+
+def test_a_chained_job_that_cannot_start_raises_an_alarm_on_the_alert_topic(prod: Synthesized) -> None:
+    # The chain starter logs an ERROR for each pending request it cannot start, every tick;
+    # a metric filter counts them and an alarm pages through the platform's alert topic.
+    labeling = prod.template(STACK)
+    starter_id = next(
+        k
+        for k, v in labeling.find_resources("AWS::Lambda::Function").items()
+        if v["Properties"].get("Handler") == "labeling.jobs.on_schedule"
+    )
+    starter_logs = prod.template_json(STACK)["Resources"][starter_id]["Properties"]["LoggingConfig"]["LogGroup"]
+    (metric_filter,) = labeling.find_resources("AWS::Logs::MetricFilter").values()
+    assert metric_filter["Properties"]["LogGroupName"] == starter_logs
+    assert metric_filter["Properties"]["FilterPattern"] == '{ $.level = "ERROR" }'
+    transformation = metric_filter["Properties"]["MetricTransformations"][0]
+    (alarm,) = labeling.find_resources("AWS::CloudWatch::Alarm").values()
+    assert alarm["Properties"]["MetricName"] == transformation["MetricName"]
+    assert alarm["Properties"]["Namespace"] == transformation["MetricNamespace"]
+    assert alarm["Properties"]["Threshold"] == 1
+    assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
+    (action,) = alarm["Properties"]["AlarmActions"]
+    assert "AlertsTopic" in json.dumps(action)

@@ -28,12 +28,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
@@ -88,6 +92,7 @@ class LabelingJobs(Construct):
         logs: LogGroupSettings,
         lambda_src: str,
         chain_check_interval: cdk.Duration = cdk.Duration.minutes(15),
+        alert_topic: sns.ITopic | None = None,
     ) -> None:
         super().__init__(scope, id)
         self._validate(jobs, logs)
@@ -203,6 +208,7 @@ class LabelingJobs(Construct):
             )
             data_key.grant_decrypt(starter)
             starters.append(starter)
+            self.chain_alarm = self._alarm_on_errors(starter, chain_check_interval, alert_topic)
         for fn in starters:
             fn.add_to_role_policy(
                 iam.PolicyStatement(
@@ -266,6 +272,34 @@ class LabelingJobs(Construct):
             )
             resource.node.add_dependency(role_policy)  # the role may do its work before a job starts
             self.jobs[job.name] = resource
+
+    def _alarm_on_errors(
+        self, starter: lambda_.Function, interval: cdk.Duration, alert_topic: sns.ITopic | None
+    ) -> cloudwatch.Alarm:
+        """Pages when the chain starter logs an error: a pending chained job that cannot start
+        (its source failed or was stopped, its request is unreadable, or SageMaker refuses it) is
+        logged as an ERROR on every tick until someone acts (Powertools writes `"level": "ERROR"`)."""
+        metric_filter = logs_.MetricFilter(
+            self,
+            "ChainErrors",
+            log_group=starter.log_group,
+            filter_pattern=logs_.FilterPattern.string_value("$.level", "=", "ERROR"),
+            metric_namespace="MLOps/Labeling",
+            metric_name=f"{cdk.Stack.of(self).stack_name}-chain-errors",
+            metric_value="1",
+        )
+        alarm = metric_filter.metric(statistic="Sum", period=interval).create_alarm(
+            self,
+            "ChainErrorsAlarm",
+            alarm_description="A chained labelling job cannot start: see the chain starter's log (blocked jobs)",
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        if alert_topic is not None:
+            alarm.add_alarm_action(cw_actions.SnsAction(alert_topic))
+        return alarm
 
     def job_name(self, name: str) -> str:
         """The created job's name (`<name>-<8 hex>`), as CloudFormation returns it."""
