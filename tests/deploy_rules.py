@@ -707,6 +707,15 @@ def _s3_object_arn(model: CloudModel, uri: str) -> str:
     return f"{target.att('Arn')}/{key}" if target is not None else f"arn:{model.partition}:s3:::{bucket}/{key}"
 
 
+def _s3_bucket_arn(model: CloudModel, uri: str) -> str:
+    """The bucket ARN of `s3://<bucket>/...` (a bucket reference becomes its Arn)."""
+    rest = uri.removeprefix("s3://")
+    marker = re.match(r"^(\{\{[^}]+\}\})(/.*)?$", rest)
+    bucket = marker[1] if marker else rest.split("/", 1)[0]
+    target = model.target(bucket)
+    return target.att("Arn") if target is not None else f"arn:{model.partition}:s3:::{bucket}"
+
+
 def _labeling_requests(model: CloudModel) -> Iterator[tuple[Resource, dict[str, Any]]]:
     for custom in model.of_type("Custom::LabelingJob"):
         yield custom, json.loads(model.resolve(custom.stack, custom.properties["Request"]))
@@ -720,6 +729,10 @@ def labeling_jobs_can_run(model: CloudModel) -> list[str]:
       input manifest, the UI template and the label category config, write the output path,
       and use the output key for both (CreateLabelingJob API reference, RoleArn and
       OutputConfig.KmsKeyId; S3 User Guide, SSE-KMS needs kms:GenerateDataKey and kms:Decrypt).
+      With a KmsKeyId "the Amazon SageMaker execution role must include permissions to call
+      kms:Encrypt" (API reference, LabelingJobOutputConfig.KmsKeyId); kms:DescribeKey and
+      s3:GetBucketLocation on the output bucket are what Ground Truth's own role guidance adds
+      (key validation, the bucket's Region); not verified against a live job.
     - It writes its logs to /aws/sagemaker/LabelingJobs in streams named after the job
       (Developer Guide, "Log groups and streams that Amazon SageMaker AI sends to CloudWatch Logs").
     - The Lambdas read the text objects and the annotation payload under the data prefix
@@ -753,9 +766,12 @@ def labeling_jobs_can_run(model: CloudModel) -> list[str]:
             role, "s3:PutObject", _s3_object_arn(model, f"{output}/{sample}/manifests/output/output.manifest")
         ):
             violations.append(f"{where}: role {role.logical_id} may not s3:PutObject under {output}")
+        output_bucket = _s3_bucket_arn(model, output)
+        if not model.role_allows(role, "s3:GetBucketLocation", output_bucket):
+            violations.append(f"{where}: role {role.logical_id} may not s3:GetBucketLocation on the output bucket")
         key = model.target(request["OutputConfig"].get("KmsKeyId", ""))
         if key is not None:
-            for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            for action in ("kms:GenerateDataKey", "kms:Decrypt", "kms:Encrypt", "kms:DescribeKey"):
                 if not model.role_can_use_key(role, key, action):
                     violations.append(f"{where}: role {role.logical_id} may not {action} on output key {key.logical_id}")
         stream = _log_arn(model, "/aws/sagemaker/LabelingJobs", f"{sample}/worker-1")

@@ -134,7 +134,12 @@ class LabelingJobs(Construct):
         self.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=[output_objects])
         )
-        data_key.grant(self.role, "kms:GenerateDataKey")
+        # Output encryption (OutputConfig.KmsKeyId): the API reference asks for kms:Encrypt on the key;
+        # DescribeKey and the bucket's location are what Ground Truth's role guidance adds.
+        data_key.grant(self.role, "kms:GenerateDataKey", "kms:Encrypt", "kms:DescribeKey")
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[data_bucket.bucket_arn])
+        )
         acknowledge_resource(
             self.role, labeling_objects, "Manifests name their text objects at run time; reads stay under labeling/."
         )
