@@ -91,18 +91,19 @@ def folder_items(folder: Path, target: Destination) -> Iterator[Item]:
             yield Item({"source-ref": f"s3://{target.bucket}/{key}"}, (path, key))
 
 
-def csv_items(path: Path, *, text_column: str | None, ref_column: str | None) -> Iterator[Item]:
+def csv_items(path: Path, *, text_column: str | None, ref_column: str | None, bucket: str | None = None) -> Iterator[Item]:
+    """Manifest lines from a CSV column; `bucket`: the --to bucket that `source-ref` URIs must lie in."""
     column = ref_column or text_column or "text"
     with path.open(newline="", encoding="utf-8-sig") as handle:
         try:
-            yield from _csv_rows(path, csv.DictReader(handle), column, ref_column is not None)
+            yield from _csv_rows(path, csv.DictReader(handle), column, ref_column is not None, bucket)
         except csv.Error as error:
             raise CliError(f"{path}: not a readable CSV ({error})") from None
         except UnicodeDecodeError as error:
             raise CliError(f"{path}: not UTF-8 text (byte {error.start})") from None
 
 
-def _csv_rows(path: Path, reader: csv.DictReader[str], column: str, refs: bool) -> Iterator[Item]:
+def _csv_rows(path: Path, reader: csv.DictReader[str], column: str, refs: bool, bucket: str | None) -> Iterator[Item]:
     if reader.fieldnames is None or column not in reader.fieldnames:
         raise CliError(f"{path}: no column '{column}' (columns: {', '.join(reader.fieldnames or []) or 'none'})")
     for number, row in enumerate(reader, start=2):  # line 1 is the header
@@ -112,6 +113,12 @@ def _csv_rows(path: Path, reader: csv.DictReader[str], column: str, refs: bool) 
         if refs:
             if not re.match(r"^s3://[^/]+/.+", value):
                 raise CliError(f"{path}:{number}: '{value}' is not an s3://bucket/key URI")
+            # The labelling role reads only labeling/ in the data bucket: anything else fails at run time.
+            ref_bucket, _, ref_key = value[len("s3://") :].partition("/")
+            if bucket is not None and ref_bucket != bucket:
+                raise CliError(f"{path}:{number}: {value} is not in the --to bucket {bucket} (the labelling role reads only there)")
+            if not ref_key.startswith(LABELING_PREFIX):
+                raise CliError(f"{path}:{number}: {value}: key must start with {LABELING_PREFIX} (the labelling role reads only there)")
             yield Item({"source-ref": value})
         else:
             yield Item({"source": value})
@@ -147,7 +154,7 @@ def write_manifest(
             raise CliError("--text-column/--ref-column are for a CSV source, not a folder")
         items = folder_items(source, target)
     elif source.is_file():
-        items = csv_items(source, text_column=text_column, ref_column=ref_column)
+        items = csv_items(source, text_column=text_column, ref_column=ref_column, bucket=target.bucket)
     else:
         raise CliError(f"{source}: no such folder or CSV file")
     uploads: list[tuple[Path, str]] = []

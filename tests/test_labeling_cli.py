@@ -135,6 +135,18 @@ def test_a_csv_of_s3_uris_becomes_source_ref_lines(tmp_path: Path) -> None:
         ({"c.csv": "id,text\n1,\n"}, [], "c.csv:2: column 'text' is empty"),
         ({"c.csv": "id,body\n1,x\n"}, [], "no column 'text' (columns: id, body)"),
         ({"c.csv": "uri\nhttps://example.com/a\n"}, ["--ref-column", "uri"], "is not an s3://bucket/key URI"),
+        # The labelling role reads only labeling/ in the data bucket (mlops_constructs/labeling/jobs.py):
+        # a reference elsewhere would fail each task at run time, after the job has started.
+        (
+            {"c.csv": "uri\ns3://someone-elses-bucket/labeling/a.txt\n"},
+            ["--ref-column", "uri"],
+            f"c.csv:2: s3://someone-elses-bucket/labeling/a.txt is not in the --to bucket {BUCKET}",
+        ),
+        (
+            {"c.csv": f"uri\ns3://{BUCKET}/labeling/a.txt\ns3://{BUCKET}/raw/b.txt\n"},
+            ["--ref-column", "uri"],
+            f"c.csv:3: s3://{BUCKET}/raw/b.txt: key must start with labeling/",
+        ),
         ({"c.csv": "text\n" + "x" * 110_000 + "\n"}, [], "manifest line is 110014 bytes; Ground Truth reads at most 102400"),
     ],
 )
