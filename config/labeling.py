@@ -25,6 +25,7 @@ MAX_LABEL_ATTRIBUTE = 127  # LabelAttributeName: max 127
 # of TaskKeyword (1-30, `[A-Za-z0-9]+( [A-Za-z0-9]+)*`), NumberOfHumanWorkersPerDataObject 1-9,
 # TaskTimeLimitInSeconds >= 30, TaskAvailabilityLifetimeInSeconds >= 60, MaxConcurrentTaskCount 1-5000.
 MAX_TITLE = 128
+LIQUID_MARKUP = ("{{", "{%")  # Liquid output and tag delimiters
 MAX_DESCRIPTION = 255
 MAX_KEYWORDS = 5
 _KEYWORD = re.compile(r"^[A-Za-z0-9]+( [A-Za-z0-9]+)*$")
@@ -151,6 +152,17 @@ class Task(_Model):
         bad = [c for c in value if not (c in "\t\n\r" or " " <= c <= "\ud7ff" or "\ue000" <= c <= "\ufffd")]
         if bad:
             raise ValueError(f"TaskTitle allows no control characters or characters beyond U+FFFD (found {bad!r})")
+        return value
+
+    @field_validator("title", "description")
+    @classmethod
+    def _no_liquid(cls, value: str) -> str:
+        # Platform: both are written into the template at synth, and Ground Truth renders the template
+        # with Liquid (Developer Guide, "Creating a custom worker task template"): `{{` or `{%` would be
+        # evaluated for every worker (or break the page).
+        found = [m for m in LIQUID_MARKUP if m in value]
+        if found:
+            raise ValueError(f"{' and '.join(found)} would be read as Liquid markup in the worker's page; leave it out")
         return value
 
     @field_validator("keywords")

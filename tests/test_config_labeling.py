@@ -217,6 +217,17 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("title-length", _set(("jobs", 0, "task", "title"), "t" * 129), f"{JOB}.task.title", "at most 128"),
     ("title-chars", _set(("jobs", 0, "task", "title"), "Mark \U0001f600"), f"{JOB}.task.title", "beyond U+FFFD"),
     ("description-length", _set(("jobs", 0, "task", "description"), "d" * 256), f"{JOB}.task.description", "at most 255"),
+    # Platform: title and description are written into the Liquid template at synth, and Ground Truth
+    # renders the template with Liquid (Developer Guide, "Creating a custom worker task template"), so
+    # `{{ ... }}` or `{% ... %}` there would be evaluated as Liquid (or break the page) for every worker.
+    ("title-liquid", _set(("jobs", 0, "task", "title"), "Mark {{ task.input }}"), f"{JOB}.task.title", "Liquid"),
+    ("title-liquid-tag", _set(("jobs", 0, "task", "title"), "Mark {% raw %}"), f"{JOB}.task.title", "Liquid"),
+    (
+        "description-liquid",
+        _set(("jobs", 0, "task", "description"), "See {%- include x -%}"),
+        f"{JOB}.task.description",
+        "Liquid",
+    ),
     # TaskKeywords 1-5 items of TaskKeyword (service model).
     ("keywords-count", _set(("jobs", 0, "task", "keywords"), ["a", "b", "c", "d", "e", "f"]), f"{JOB}.task.keywords", "1-5"),
     ("keyword-pattern", _set(("jobs", 0, "task", "keywords"), ["named-entities"]), f"{JOB}.task.keywords", "letters or digits"),
