@@ -116,9 +116,9 @@ def _csv_rows(path: Path, reader: csv.DictReader[str], column: str, refs: bool, 
             # The labelling role reads only labeling/ in the data bucket: anything else fails at run time.
             ref_bucket, _, ref_key = value[len("s3://") :].partition("/")
             if bucket is not None and ref_bucket != bucket:
-                raise CliError(f"{path}:{number}: {value} is not in the --to bucket {bucket} (the labelling role reads only there)")
+                raise CliError(f"{path}:{number}: {value} is not in the --to bucket {bucket} (the role reads only there)")
             if not ref_key.startswith(LABELING_PREFIX):
-                raise CliError(f"{path}:{number}: {value}: key must start with {LABELING_PREFIX} (the labelling role reads only there)")
+                raise CliError(f"{path}:{number}: {value}: key must start with {LABELING_PREFIX} (the role reads only there)")
             yield Item({"source-ref": value})
         else:
             yield Item({"source": value})

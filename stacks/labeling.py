@@ -18,6 +18,7 @@ from constructs import Construct
 from config.labeling import PUBLIC_WORKTEAM, Labeling, LabelingJob
 from lambda_src.labeling.ner import label_categories
 from mlops_constructs.labeling.jobs import LabelingJobs, LabelingJobSpec
+from mlops_constructs.labeling.portal import WorkerPortalSignIn
 from mlops_constructs.labeling.template import NerTemplate
 from mlops_constructs.labeling.workforce import PrivateWorkforce
 from mlops_constructs.log_groups import LogGroupSettings
@@ -85,16 +86,23 @@ class LabelingStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, id, description="Ground Truth labelling: workforce, NER template, labelling jobs", **kwargs)  # type: ignore[arg-type]
         workforce = labeling.workforce
+        logs = LogGroupSettings(encryption_key=uses.logs_key, retention_days=uses.log_retention_days)
+        lambda_src = str(repo_root / "lambda_src")
         self.workforce: PrivateWorkforce | None = None
+        self.portal_sign_in: WorkerPortalSignIn | None = None
         if workforce.type == "private":
+            workforce_name = f"mlops-{env_name}-workforce"
             self.workforce = PrivateWorkforce(
                 self,
                 "Workforce",
-                workforce_name=f"mlops-{env_name}-workforce",
+                workforce_name=workforce_name,
                 workteam_name=workteam_name(env_name),
                 domain_prefix=f"mlops-{env_name}-{self.account}-labeling",
                 members=workforce.members,
                 removal_policy=removal_policy,
+            )
+            self.portal_sign_in = WorkerPortalSignIn(
+                self, "PortalSignIn", workforce=self.workforce, workforce_name=workforce_name, logs=logs, lambda_src=lambda_src
             )
             workteam_arn = self.workforce.workteam_arn
         elif workforce.type == "public":
@@ -110,7 +118,7 @@ class LabelingStack(cdk.Stack):
                 workteam_arn=workteam_arn,
                 data_bucket=uses.data_bucket,
                 data_key=uses.data_key,
-                logs=LogGroupSettings(encryption_key=uses.logs_key, retention_days=uses.log_retention_days),
-                lambda_src=str(repo_root / "lambda_src"),
+                logs=logs,
+                lambda_src=lambda_src,
                 alert_topic=uses.alert_topic,
             )

@@ -302,7 +302,8 @@ def test_returning_to_settings_whose_job_was_stopped_starts_a_next_generation_of
     # A stopped job's name is never free again; the same settings get the next deterministic name.
     _, stubber = sagemaker
     first, second = jobs.job_name(annotate), jobs.job_name(annotate, generation=1)
-    assert first != second and jobs.is_job_name(annotate, second)
+    assert first != second
+    assert jobs.is_job_name(annotate, second)
     stubber.add_response("describe_labeling_job", described(first, status), {"LabelingJobName": first})
     not_found(stubber, second)
     request = expected_request(annotate)
@@ -310,7 +311,9 @@ def test_returning_to_settings_whose_job_was_stopped_starts_a_next_generation_of
     folder = f"{annotate['ConfigPrefix']}{second}"
     request["LabelCategoryConfigS3Uri"] = f"{folder}/label-categories.json"
     request["HumanTaskConfig"]["UiConfig"] = {"UiTemplateS3Uri": f"{folder}/template.liquid.html"}
-    stubber.add_response("create_labeling_job", {"LabelingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/x"}, request)
+    stubber.add_response(
+        "create_labeling_job", {"LabelingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/x"}, request
+    )
     result = jobs.on_event(_event("Update", annotate, "transcript-entities-0f0f0f0f"))
     assert result["PhysicalResourceId"] == second
     # The next deploy with the same settings recognises the second generation as its own.
@@ -359,7 +362,10 @@ def test_one_bad_pending_request_does_not_block_the_others(
 
     stubber.add_response("describe_labeling_job", described(source, "Completed"), {"LabelingJobName": source})
     stubber.add_client_error(
-        "create_labeling_job", service_error_code="ValidationException", service_message="manifest not found", http_status_code=400
+        "create_labeling_job",
+        service_error_code="ValidationException",
+        service_message="manifest not found",
+        http_status_code=400,
     )
     stubber.add_response("describe_labeling_job", described(source, "Completed"), {"LabelingJobName": source})
     stubber.add_response(

@@ -265,13 +265,15 @@ def test_the_lambda_asset_holds_the_labeling_package_and_imports_as_lambda_does(
         "labeling.post_annotation.handler",
         "labeling.jobs.on_event",
         "labeling.jobs.on_schedule",
+        "labeling.portal.on_event",
     }
-    assert len(set(handlers.values())) == 1  # one asset for the four functions
+    assert len(set(handlers.values())) == 1  # one asset for the five functions
     asset = prod.outdir / f"asset.{next(iter(handlers.values()))}"
     assert sorted(p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file()) == [
         "labeling/__init__.py",
         "labeling/jobs.py",
         "labeling/ner.py",
+        "labeling/portal.py",
         "labeling/post_annotation.py",
         "labeling/pre_annotation.py",
         "labeling/s3io.py",
@@ -452,3 +454,53 @@ def test_a_chained_job_that_cannot_start_raises_an_alarm_on_the_alert_topic(prod
     assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
     (action,) = alarm["Properties"]["AlarmActions"]
     assert "AlertsTopic" in json.dumps(action)
+
+
+def test_the_app_client_is_pointed_at_the_worker_portal_after_the_workforce(prod: Synthesized) -> None:
+    # The portal's address exists only once the workforce does (DescribeWorkforce SubDomain), so a
+    # custom resource after the workforce sets the client's callback and sign-out URLs
+    # (lambda_src/labeling/portal.py; tests/test_labeling_portal.py runs it).
+    labeling = prod.template(STACK)
+    resources = prod.template_json(STACK)["Resources"]
+    (sign_in,) = labeling.find_resources("Custom::WorkerPortalSignIn").values()
+    (client_id,) = labeling.find_resources("AWS::Cognito::UserPoolClient")
+    (pool_id,) = labeling.find_resources("AWS::Cognito::UserPool")
+    (workforce_id,) = labeling.find_resources("AWS::SageMaker::Workforce")
+    properties = sign_in["Properties"]
+    assert properties["UserPoolId"] == {"Ref": pool_id}
+    assert properties["ClientId"] == {"Ref": client_id}
+    assert properties["WorkforceName"] == resources[workforce_id]["Properties"]["WorkforceName"]
+    assert workforce_id in sign_in["DependsOn"]
+    # Its handler may describe only this workforce and change only this pool's clients.
+    model = model_of(prod)
+    (function,) = [f for f in model.of_type("AWS::Lambda::Function") if f.properties.get("Handler") == "labeling.portal.on_event"]
+    role = model.role_for_arn(model.resolve(function.stack, function.properties["Role"]))
+    assert role is not None
+    pool_arn = model.resolve(STACK, {"Fn::GetAtt": [pool_id, "Arn"]})
+    assert model.role_allows(role, "cognito-idp:UpdateUserPoolClient", pool_arn)
+    assert not model.role_allows(role, "cognito-idp:UpdateUserPoolClient", model.arn("cognito-idp", "userpool/eu-west-1_other"))
+    assert model.role_allows(role, "sagemaker:DescribeWorkforce", model.arn("sagemaker", "workforce/mlops-prod-workforce"))
+    assert not model.role_allows(role, "sagemaker:UpdateWorkforce", model.arn("sagemaker", "workforce/mlops-prod-workforce"))
+
+
+def test_a_change_of_the_app_client_sets_the_portal_urls_again() -> None:
+    # CloudFormation's update of the client puts the placeholder callback back; the sign-in
+    # resource's properties change with the client's settings, so it runs again after it.
+    from mlops_constructs.labeling.portal import _client_digest
+    from mlops_constructs.labeling.workforce import PrivateWorkforce
+
+    def digest(scopes: list[Any]) -> str:
+        stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account="222222222222", region="eu-west-1"))
+        workforce = PrivateWorkforce(
+            stack,
+            "W",
+            workforce_name="w",
+            workteam_name="t",
+            domain_prefix="x-labeling",
+            members=["a@example.com"],
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        workforce.client.node.default_child.allowed_o_auth_scopes = scopes  # type: ignore[union-attr]
+        return _client_digest(stack, workforce.client)
+
+    assert digest(["openid"]) == digest(["openid"]) != digest(["openid", "email"])
