@@ -267,6 +267,13 @@ DEFECTS: list[tuple[str, Callable[[dict[str, dict[str, Any]]], None], str, str]]
         "may not kms:GenerateDataKey on output key",
         "GT key",
     ),
+    ("labeling_jobs_can_run", _labeling_role_without("kms:Encrypt"), "may not kms:Encrypt on output key", "GT key encrypt"),
+    (
+        "labeling_jobs_can_run",
+        _labeling_role_without("s3:GetBucketLocation"),
+        "may not s3:GetBucketLocation on the output bucket",
+        "GT bucket location",
+    ),
     ("labeling_jobs_can_run", _labeling_role_without("logs:PutLogEvents"), "may not logs:PutLogEvents", "GT logs"),
     ("labeling_jobs_can_run", _labeling_handler_without_pass_role, "may not pass", "GT pass role"),
     (
