@@ -423,13 +423,35 @@ def test_removing_a_member_leaves_the_other_members_resources_alone() -> None:
     assert _member_ids(["b@example.com"]) == {k: v for k, v in after.items() if "b@" in k}
 
 
+def test_changing_only_the_case_of_an_address_changes_nothing() -> None:
+    # A changed property would replace the user under the same ID: CloudFormation creates the new
+    # one first, and the user name still exists. So every property follows the lower-cased address.
+    def members(address: str) -> dict[str, Any]:
+        stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account="222222222222", region="eu-west-1"))
+        from mlops_constructs.labeling.workforce import PrivateWorkforce
+
+        PrivateWorkforce(
+            stack,
+            "W",
+            workforce_name="w",
+            workteam_name="t",
+            domain_prefix="x-labeling",
+            members=[address],
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        resources = assertions.Template.from_stack(stack).to_json()["Resources"]
+        return {k: v for k, v in resources.items() if v["Type"].startswith("AWS::Cognito::UserPoolUser")}
+
+    assert members("Zoe.Martin@Example.com") == members("zoe.martin@example.com")
+
+
 def test_members_are_created_with_a_verified_email(labeling: assertions.Template) -> None:
     # Account recovery is by verified email only: an unverified address could not reset a password.
     users = labeling.find_resources("AWS::Cognito::UserPoolUser")
     for user in users.values():
         attributes = {a["Name"]: a["Value"] for a in user["Properties"]["UserAttributes"]}
         assert attributes["email_verified"] == "true"
-        assert attributes["email"].lower() == user["Properties"]["Username"]
+        assert attributes["email"] == user["Properties"]["Username"]
 
 
 def test_a_chained_job_that_cannot_start_raises_an_alarm_on_the_alert_topic(prod: Synthesized) -> None:

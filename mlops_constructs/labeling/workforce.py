@@ -118,13 +118,16 @@ class PrivateWorkforce(Construct):
         group = cognito.CfnUserPoolGroup(
             self, "Annotators", user_pool_id=self.user_pool.user_pool_id, group_name=ANNOTATORS_GROUP, description=description
         )
-        for email in members:
+        for address in members:
+            # Every property follows the lower-cased address: a change (even of case) would replace
+            # the user under the same ID, and CloudFormation creates the replacement first.
+            email = address.lower()
             member = member_id(email)
             user = cognito.CfnUserPoolUser(
                 self,
                 member,
                 user_pool_id=self.user_pool.user_pool_id,
-                username=email.lower(),
+                username=email,
                 desired_delivery_mediums=["EMAIL"],
                 user_attributes=[
                     cognito.CfnUserPoolUser.AttributeTypeProperty(name="email", value=email),
@@ -139,7 +142,7 @@ class PrivateWorkforce(Construct):
                 f"{member}InGroup",
                 user_pool_id=self.user_pool.user_pool_id,
                 group_name=ANNOTATORS_GROUP,
-                username=email.lower(),
+                username=email,
             )
             attachment.node.add_dependency(user)
             attachment.node.add_dependency(group)
