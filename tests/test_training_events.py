@@ -115,3 +115,32 @@ def test_unreachable_bus_does_not_fail_the_job(aws: Emulator, capsys: pytest.Cap
     assert captured.out.startswith("epoch=1/1 train_loss=0.5 ")
     assert "epoch event not sent" in captured.err
     assert reporter.sent == 0
+
+
+def _strict(text: str) -> object:
+    """json.loads that refuses NaN/Infinity, as PutEvents' "valid JSON object" Detail does."""
+
+    def refuse(constant: str) -> object:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_non_finite_metrics_are_sent_as_null() -> None:
+    """One-class validation gives AUC NaN, a too-fast epoch inf samples/s: the Detail stays JSON."""
+    sent: list[dict[str, object]] = []
+
+    class Events:
+        def put_events(self, Entries: list[dict[str, object]]) -> dict[str, object]:  # noqa: N803 (boto3's name)
+            sent.extend(Entries)
+            return {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}
+
+    reporter = reporting.EpochReporter(env={"MLOPS_EVENT_BUS": "bus", "TRAINING_JOB_NAME": "j-1"}, client=Events())
+    reporter(EpochMetrics(1, 1, 0.5, 0.5, 0.8, float("nan"), float("inf"), "2026-11-25T10:00:00", "2026-11-25T10:00:01"))
+    [entry] = sent
+    detail = _strict(str(entry["Detail"]))
+    assert isinstance(detail, dict)
+    assert detail["validation_auc"] is None
+    assert detail["samples_per_second"] is None
+    assert detail["validation_loss"] == 0.5
+    assert reporter.sent == 1

@@ -12,6 +12,8 @@ watching, the model is the job's product.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -34,7 +36,18 @@ def metric_line(metrics: EpochMetrics) -> str:
 
 
 def event_detail(job_name: str, metrics: EpochMetrics) -> dict[str, Any]:
-    return {"job_name": job_name, **metrics.as_dict()}
+    """The event's Detail; NaN/inf become null (JSON has neither, and PutEvents wants valid JSON).
+
+    validation_auc is NaN when validation holds one class; samples/s is inf for an epoch too
+    fast to time. The metrics Lambda reads null as "unknown this epoch".
+    """
+    detail = {"job_name": job_name, **metrics.as_dict()}
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in detail.items()}
+
+
+def event_detail_json(job_name: str, metrics: EpochMetrics) -> str:
+    """Strict JSON (allow_nan=False): a non-finite float left in would raise here, not vanish at AWS."""
+    return json.dumps(event_detail(job_name, metrics), allow_nan=False)
 
 
 class EpochReporter:
@@ -54,12 +67,10 @@ class EpochReporter:
             self._send(metrics)
 
     def _send(self, metrics: EpochMetrics) -> None:
-        import json
-
         entry = {
             "Source": SOURCE,
             "DetailType": DETAIL_TYPE,
-            "Detail": json.dumps(event_detail(self.job_name, metrics)),
+            "Detail": event_detail_json(self.job_name, metrics),
             "EventBusName": self.bus,
             "Resources": [os.environ["TRAINING_JOB_ARN"]] if "TRAINING_JOB_ARN" in os.environ else [],
         }
