@@ -218,14 +218,14 @@ def test_function_uses_powertools_and_knows_its_table_and_queue(prod: Synthesize
 # The construct's other branches, on a bare stack (faster than another app synthesis).
 
 
-def _construct_template(**options: Any) -> dict[str, Any]:
+def _construct_template(name: str = "risk", **options: Any) -> dict[str, Any]:
     app = cdk.App()
     stack = cdk.Stack(app, "T", env=cdk.Environment(account=ACCOUNT, region="eu-west-1"))
     key = kms.Key.from_key_arn(stack, "Key", KEY_ARN)
     TrainingStateMachine(
         stack,
         "Training",
-        name="risk",
+        name=name,
         state_machine_name="test-training",
         model_parameter_name="/test/risk/model-data",
         image=ContainerImage.from_ecr_uri(f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/training:1"),
@@ -237,6 +237,14 @@ def _construct_template(**options: Any) -> dict[str, Any]:
         **options,
     )
     return dict(assertions.Template.from_stack(stack).to_json())
+
+
+def test_job_arns_are_lower_case_and_log_streams_keep_the_case() -> None:
+    """SageMaker ARNs carry job names lower-cased: an upper-case prefix would match no job."""
+    template = _construct_template(name="Risk", instance_type="ml.c5.xlarge")
+    (statement,) = [s for s in _statements(template, "TrainingStateMachineRole") if "sagemaker:CreateTrainingJob" in _actions(s)]
+    assert json.dumps(statement["Resource"]).endswith(f':sagemaker:eu-west-1:{ACCOUNT}:training-job/risk-*"]]}}')
+    assert "log-stream:Risk-*" in json.dumps(template)
 
 
 def test_volume_key_and_inter_container_encryption_when_allowed_and_distributed() -> None:

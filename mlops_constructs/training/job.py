@@ -282,7 +282,9 @@ class TrainingStateMachine(Construct):
     def _grant_machine(self, stack: cdk.Stack, job_role: iam.IRole, volume_key: kms.IKey | None, topic: sns.ITopic) -> None:
         """What createTrainingJob.sync, the registration and the notification need, and no more."""
         machine_role = self.state_machine.role
-        jobs = stack.format_arn(service="sagemaker", resource="training-job", resource_name=f"{self.job_prefix}*")
+        # SageMaker ARNs carry the job name lower-cased (as endpoint.py and labeling/jobs.py do);
+        # log streams keep the case, so only the ARN is lowered.
+        jobs = stack.format_arn(service="sagemaker", resource="training-job", resource_name=f"{self.job_prefix.lower()}*")
         machine_role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=[
