@@ -75,9 +75,13 @@ class TrainingSettings(_Model):
     @classmethod
     def _instance_type(cls, value: str) -> str:
         try:
-            parse_instance_type(value, "training")  # botocore's TrainingInstanceType enum
+            instance = parse_instance_type(value, "training")  # botocore's TrainingInstanceType enum
         except InstanceTypeError as error:
             raise ValueError(str(error)) from None
+        # The training image (containers/training, an AWS DLC base) is built for amd64 only; an
+        # arm64 (Graviton/Grace) instance could not start it (exec format error).
+        if instance.architecture != "amd64":
+            raise ValueError(f"'{value}' is an {instance.architecture} instance type; the training image is built for amd64 only")
         return value
 
     @field_validator("hyperparameters", mode="before")

@@ -115,7 +115,7 @@ class TrainingStack(cdk.Stack):
             directory=repo_root / "containers" / ((settings.folder if settings else None) or reference),
             base_image=(settings.base_image if settings else None) or pytorch_gpu_training_image(self.region),
             build_args=settings.build_args if settings else None,
-            architecture="amd64",  # every TrainingInstanceType is x86_64 (the DLC base is amd64 only)
+            architecture="amd64",  # config rejects arm64 training types (e.g. p6e-gb200): the DLC base is amd64 only
         )
 
     def _dataset(self, dataset: str, artifacts: s3.IBucket, repo_root: Path) -> TrainingDataset:

@@ -55,6 +55,11 @@ def test_no_section_no_training() -> None:
         # botocore TrainingInstanceType enum (generated list)
         ({"instance_type": "ml.c6g.large"}, "training.instance_type", "'ml.c6g.large' is not a SageMaker training instance type"),
         ({"instance_type": "ml.g5.xlarg"}, "training.instance_type", "did you mean ml.g5.xlarge"),
+        (
+            {"instance_type": "ml.p6e-gb200.36xlarge"},
+            "training.instance_type",
+            "'ml.p6e-gb200.36xlarge' is an arm64 instance type; the training image is built for amd64 only",
+        ),
         # StoppingCondition.MaxWaitTimeInSeconds >= MaxRuntimeInSeconds
         (
             {"spot": {"enabled": True, "max_wait_minutes": 60}},
