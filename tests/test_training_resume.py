@@ -100,3 +100,14 @@ def test_two_process_gloo_run_matches_one_process(tmp_path: Path) -> None:
     )
     for name in ("train_loss", "validation_loss", "validation_auc"):
         assert final[name] == pytest.approx(expected[name], abs=1e-3), name
+
+
+def test_launcher_failure_without_a_worker_reason_is_the_failure_reason(tmp_path: Path) -> None:
+    """torchrun itself fails (here: a master port it cannot parse, before any worker starts):
+    no worker wrote /opt/ml/output/failure, so the entrypoint writes the launcher's exit status."""
+    opt_ml = OptMl.create(
+        tmp_path, hyperparameters={"epochs": "1", "hidden": "4", "processes_per_host": "2"}, train=synthetic_calls(300, seed=3)
+    )
+    result = opt_ml.run(MLOPS_MASTER_PORT="not-a-port")
+    assert result.returncode != 0
+    assert opt_ml.failure() == f"torchrun exited with rc {result.returncode}"

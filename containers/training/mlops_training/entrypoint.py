@@ -78,7 +78,14 @@ def main(argv: Sequence[str]) -> int:
     if launch.world_size == 1:
         return _worker(paths, hp, data)
     print(f"launching {launch.world_size} processes ({launch.nodes} host(s) x {launch.processes_per_host})", flush=True)
-    return subprocess.run(torchrun_command(launch, os.environ), check=False).returncode  # noqa: S603 - our own interpreter
+    rc = subprocess.run(torchrun_command(launch, os.environ), check=False).returncode  # noqa: S603 - our own interpreter
+    if rc != 0 and not paths.failure.exists():
+        # A worker that fails writes its own reason; the launcher itself (bad arguments, a
+        # rendezvous timeout, a worker killed by a signal) writes none, and the job's
+        # FailureReason would be SageMaker's generic one.
+        print(f"training failed: torchrun exited with rc {rc}", file=sys.stderr, flush=True)
+        contract.write_failure(paths, f"torchrun exited with rc {rc}")
+    return rc
 
 
 def load_data(paths: Paths, hp: Hyperparameters) -> tuple[Dataset, Dataset]:
