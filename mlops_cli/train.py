@@ -4,7 +4,8 @@ Starts one execution of `mlops-<env>-training`; the execution name is the traini
 (`<training.name>-<UTC yyyymmddHHMMss>`), so a repeated start with the same --job-name is
 refused by Step Functions instead of running twice. `--wait` follows the execution and
 streams each epoch from the metrics table (filled by the training stack's EventBridge ->
-Lambda pipeline) until the job ends, then prints the registered model_data.
+Lambda pipeline) until the job ends, then prints the model_data the execution registered (derived from the job
+name, as the state machine derives it).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from config.schema import MlopsConfig
 from config.training import MAX_TRAINING_NAME
 from mlops_cli.errors import CliError
 from mlops_constructs.naming import SAGEMAKER_NAME_RULE, is_sagemaker_name
-from stacks.training import model_parameter_name, state_machine_name
+from mlops_constructs.training.job import model_data_uri
+from stacks.training import state_machine_name
 
 METRICS_OUTPUT = "MetricsTableName"  # the training stack's CfnOutput
 
@@ -36,6 +38,7 @@ class Execution:
     env: str
     region: str
     training_name: str
+    output_prefix: str
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ def start(
     stepfunctions = client or boto3.client("stepfunctions", region_name=config.region)
     response = stepfunctions.start_execution(**request)
     assert config.training is not None
-    return Execution(request["name"], response["executionArn"], env, config.region, config.training.name)
+    training = config.training
+    return Execution(request["name"], response["executionArn"], env, config.region, training.name, training.output_prefix)
 
 
 def metrics_table(cloudformation: Any, env: str) -> str:
@@ -121,7 +125,6 @@ def follow(
     *,
     stepfunctions: Any,
     dynamodb: Any,
-    ssm: Any,
     table: str,
     on_epoch: Callable[[Epoch], None],
     poll_seconds: float = 10.0,
@@ -141,6 +144,7 @@ def follow(
     outcome.status = described["status"]
     outcome.cause = described.get("cause") or described.get("error")
     if outcome.status == "SUCCEEDED":
-        name = model_parameter_name(execution.env, execution.training_name)
-        outcome.model_data = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+        # This job's own artifact, as the state machine registered it; not the shared SSM
+        # parameter, which a later execution may already have overwritten.
+        outcome.model_data = model_data_uri(execution.output_prefix, execution.job_name)
     return outcome

@@ -120,7 +120,9 @@ def test_start_wait_streams_epochs_and_prints_the_model(account: Emulator, capsy
     job = "caller-risk-20261125100000"
     _store_epochs(account, job, 3, last=1)
     value = f"artifacts://training/caller-risk/{job}/output/model.tar.gz"
-    account.client("ssm").put_parameter(Name=model_parameter_name("prod", "caller-risk"), Value=value, Type="String")
+    # Another execution finished meanwhile and overwrote the shared parameter: not this job's model.
+    other = "artifacts://training/caller-risk/caller-risk-20261125110000/output/model.tar.gz"
+    account.client("ssm").put_parameter(Name=model_parameter_name("prod", "caller-risk"), Value=other, Type="String")
     # Epochs 2 and 3 arrive while the command is already following the execution.
     later = threading.Timer(0.5, _store_epochs, args=(account, job, 3), kwargs={"first": 2})
     later.start()
@@ -137,6 +139,7 @@ def test_start_wait_streams_epochs_and_prints_the_model(account: Emulator, capsy
         "epoch 3/3 train_loss=0.3 validation_auc=0.73",
     ]
     assert f"trained {job}: model_data {value}" in stdout
+    assert other not in stdout
 
 
 def test_failed_execution_exits_1_with_the_cause(account: Emulator, capsys: pytest.CaptureFixture[str]) -> None:

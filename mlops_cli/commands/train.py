@@ -48,7 +48,6 @@ def start(env: str, job_name: str | None, wait: bool, poll_seconds: float) -> in
             execution,
             stepfunctions=session.client("stepfunctions"),
             dynamodb=session.client("dynamodb"),
-            ssm=session.client("ssm"),
             table=table,
             on_epoch=on_epoch,
             poll_seconds=poll_seconds,

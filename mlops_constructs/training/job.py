@@ -48,6 +48,15 @@ JOB_NAME_ENV = "MLOPS_JOB_NAME"  # ditto: the events' key, should SageMaker's TR
 MAX_RUNTIME = cdk.Duration.days(28)  # StoppingCondition.MaxRuntimeInSeconds
 
 
+def model_data_uri(output_prefix: str, job_name: str) -> str:
+    """Where a job's model.tar.gz lands (SageMaker: <S3OutputPath><job>/output/model.tar.gz).
+
+    The state machine registers this value and `mlops train start --wait` derives it from the
+    job name the same way, rather than reading the shared parameter another run may overwrite.
+    """
+    return f"artifacts://{output_prefix}{job_name}/output/model.tar.gz"
+
+
 @dataclass(frozen=True)
 class SpotOptions:
     """Managed spot training; `max_wait` (capacity wait plus runtime) must be >= the max runtime."""
@@ -246,7 +255,7 @@ class TrainingStateMachine(Construct):
                         "Name": self.model_parameter.parameter_name,
                         "Type": "String",
                         "Overwrite": True,
-                        "Value.$": f"States.Format('artifacts://{output_prefix}{{}}/output/model.tar.gz', $.job_name)",
+                        "Value.$": f"States.Format('{model_data_uri(output_prefix, '{}')}', $.job_name)",
                     },
                     "ResultPath": None,
                     "Catch": catch,
