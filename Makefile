@@ -12,7 +12,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: synth test diff bench-diff lint typecheck bench bench-serving bench-serving-peers bench-training instance-types model-monitor-images training-images bench-drift clean
+.PHONY: synth test diff bench-diff lint typecheck bench bench-serving bench-serving-peers bench-training instance-types model-monitor-images training-images training-base-login bench-drift clean
 
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
@@ -100,6 +100,14 @@ model-monitor-images: $(VENV)/.installed
 # Region -> PyTorch GPU training DLC (the training image's BASE_IMAGE) from the SDK's registry data.
 training-images: $(VENV)/.installed
 	$(BIN)/python scripts/gen_training_images.py
+
+# Log Docker in to the registry that serves the training image's base (the region's DLC, in most
+# regions 763104351884.dkr.ecr.<region>.amazonaws.com): `cdk deploy` builds the image and pulls it.
+# No venv prerequisite: only reads the generated table (run `make synth` first).
+training-base-login:
+	@test -n "$(REGION)" || { echo "usage: make training-base-login REGION=<region>" >&2; exit 2; }
+	set -o pipefail; registry=$$($(BIN)/python -c 'import sys; from mlops_constructs.training.base_images import pytorch_gpu_training_image as uri; print(uri(sys.argv[1]).split("/")[0])' "$(REGION)") && \
+	aws ecr get-login-password --region "$(REGION)" | docker login --username AWS --password-stdin "$$registry"
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
