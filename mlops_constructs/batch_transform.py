@@ -140,7 +140,8 @@ class BatchTransform(Construct):
             },
         )
         stack = cdk.Stack.of(self)
-        jobs = stack.format_arn(service="sagemaker", resource="transform-job", resource_name=f"{self.job_prefix}*")
+        # SageMaker ARNs carry the job name lower-cased; log streams (above) keep its case.
+        jobs = stack.format_arn(service="sagemaker", resource="transform-job", resource_name=f"{self.job_prefix.lower()}*")
         resources: dict[str, object] = {"InstanceCount": instance_count, "InstanceType": instance.name}
         if not instance.has_local_storage:  # SageMaker rejects a volume key on local-NVMe instances
             resources["VolumeKmsKeyId"] = encryption_key.key_arn

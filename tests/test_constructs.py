@@ -19,6 +19,7 @@ from config.loader import REPO_ROOT
 from mlops_constructs.alarms import EndpointAlarms
 from mlops_constructs.artifacts import ModelArtifact
 from mlops_constructs.autoscaling import ScheduledScaling, VariantAutoscaling
+from mlops_constructs.batch_transform import BatchTransform
 from mlops_constructs.endpoint import DataCapture, ModelEndpoint, VariantSpec
 from mlops_constructs.images import ContainerImage
 from mlops_constructs.limits import enforce_resource_limit
@@ -408,3 +409,25 @@ def test_resource_limit_fails_synth_with_advice() -> None:
     enforce_resource_limit(stack, limit=10)
     with pytest.raises(RuntimeError, match=r"stack Big has 12 resources; CloudFormation allows 10 per stack\. Split it"):
         app.synth()
+
+
+def test_transform_job_arns_are_lower_case_and_log_streams_keep_the_case() -> None:
+    # SageMaker writes ARNs with the job name lower-cased; the state machine's grant must match them.
+    stack = _stack()
+    key = kms.Key(stack, "Key")
+    BatchTransform(
+        stack,
+        "Nightly",
+        name="Caller-Risk-Nightly",
+        state_machine_name="nightly",
+        model=ModelArtifact.from_s3_uri("s3://models/caller-risk/model.tar.gz"),
+        image=ContainerImage.from_ecr_uri(ECR),
+        data_bucket=s3.Bucket(stack, "Data"),
+        encryption_key=key,
+        logs=LogGroupSettings(encryption_key=key),
+        instance_type="ml.c5.xlarge",
+    )
+    resources = [str(s["Resource"]) for s in _statements(Template.from_stack(stack))]
+    assert any("transform-job/caller-risk-nightly-*" in r for r in resources)
+    assert not any("transform-job/Caller-Risk" in r for r in resources)
+    assert any("log-stream:Caller-Risk-Nightly-*" in r for r in resources)
