@@ -28,7 +28,7 @@ from mlops_constructs.models import container_model
 from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
 from mlops_constructs.naming import SAGEMAKER_NAME_RULE, is_sagemaker_name
 from mlops_constructs.network import VpcPlacement
-from mlops_constructs.roles import SageMakerExecutionRole
+from mlops_constructs.roles import SageMakerExecutionRole, allow_sync_jobs
 from mlops_constructs.service_limits import MAX_CONCURRENT_PAYLOAD_MB
 from mlops_constructs.validation import Problems
 
@@ -139,9 +139,6 @@ class BatchTransform(Construct):
                 ),
             },
         )
-        stack = cdk.Stack.of(self)
-        # SageMaker ARNs carry the job name lower-cased; log streams (above) keep its case.
-        jobs = stack.format_arn(service="sagemaker", resource="transform-job", resource_name=f"{self.job_prefix.lower()}*")
         resources: dict[str, object] = {"InstanceCount": instance_count, "InstanceType": instance.name}
         if not instance.has_local_storage:  # SageMaker rejects a volume key on local-NVMe instances
             resources["VolumeKmsKeyId"] = encryption_key.key_arn
@@ -190,28 +187,7 @@ class BatchTransform(Construct):
         # What createTransformJob.sync needs: run and watch jobs named <name>-*, the managed
         # EventBridge rule that reports their completion, and passing only the model's role.
         machine_role = self.state_machine.role
-        machine_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "sagemaker:CreateTransformJob",
-                    "sagemaker:DescribeTransformJob",
-                    "sagemaker:StopTransformJob",
-                    "sagemaker:AddTags",
-                    "sagemaker:ListTags",
-                ],
-                resources=[jobs],
-            )
-        )
-        machine_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-                resources=[
-                    stack.format_arn(
-                        service="events", resource="rule", resource_name="StepFunctionsGetEventsForSageMakerTransformJobsRule"
-                    )
-                ],
-            )
-        )
+        allow_sync_jobs(self.state_machine, machine_role, "Transform", self.job_prefix)
         # CreateTransformJob with a VolumeKmsKeyId: the caller, too, must be able to create
         # the volume's KMS grant (for AWS resources only).
         if "VolumeKmsKeyId" in resources:
@@ -227,11 +203,6 @@ class BatchTransform(Construct):
                 resources=[role.role_arn],
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
-        )
-        acknowledge_resource(
-            self.state_machine,
-            jobs,
-            "Each execution names its own transform job; the grant covers only jobs named after this transform.",
         )
         acknowledge(
             self.state_machine,

@@ -6,6 +6,8 @@ that needs it (`ModelArtifact.grant_read`, `ContainerImage.grant_pull`, ...).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -76,3 +78,39 @@ class SageMakerExecutionRole(Construct):
             resource_arns=[key.key_arn],
             conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
         )
+
+
+def allow_sync_jobs(machine: Construct, role: iam.IRole, kind: Literal["Training", "Transform"], job_prefix: str) -> str:
+    """What Step Functions' `create<kind>Job.sync` needs to run and watch jobs named `<job_prefix>...`.
+
+    The jobs themselves, and the managed EventBridge rule through which Step Functions learns
+    that they finished (Step Functions Developer Guide, "IAM policies for Amazon SageMaker AI").
+    SageMaker ARNs carry the job name lower-cased; log streams keep its case, so only the ARN
+    is lowered. Returns the jobs' ARN pattern.
+    """
+    stack = cdk.Stack.of(machine)
+    noun = kind.lower()
+    managed_rule = f"StepFunctionsGetEventsForSageMaker{kind}JobsRule"
+    jobs = stack.format_arn(service="sagemaker", resource=f"{noun}-job", resource_name=f"{job_prefix.lower()}*")
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=[
+                f"sagemaker:Create{kind}Job",
+                f"sagemaker:Describe{kind}Job",
+                f"sagemaker:Stop{kind}Job",
+                "sagemaker:AddTags",
+                "sagemaker:ListTags",
+            ],
+            resources=[jobs],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            resources=[stack.format_arn(service="events", resource="rule", resource_name=managed_rule)],
+        )
+    )
+    acknowledge_resource(
+        machine, jobs, f"Each execution names its own {noun} job; the grant covers only jobs named after this {noun}."
+    )
+    return jobs

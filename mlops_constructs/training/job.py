@@ -37,7 +37,7 @@ from mlops_constructs.log_groups import VENDED_LOGS_STATES_PREFIX, LogGroupSetti
 from mlops_constructs.nag import NagAck, acknowledge, acknowledge_resource
 from mlops_constructs.naming import SAGEMAKER_NAME_RULE, is_sagemaker_name
 from mlops_constructs.network import VpcPlacement
-from mlops_constructs.roles import SageMakerExecutionRole
+from mlops_constructs.roles import SageMakerExecutionRole, allow_sync_jobs
 from mlops_constructs.training.dataset import TrainingDataset
 from mlops_constructs.training.metrics import EVENT_SOURCE, metric_definitions
 from mlops_constructs.validation import Problems
@@ -286,36 +286,12 @@ class TrainingStateMachine(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
         )
-        self._grant_machine(stack, role, encryption_key if volume_key else None, alert_topic)
+        self._grant_machine(role, encryption_key if volume_key else None, alert_topic)
 
-    def _grant_machine(self, stack: cdk.Stack, job_role: iam.IRole, volume_key: kms.IKey | None, topic: sns.ITopic) -> None:
+    def _grant_machine(self, job_role: iam.IRole, volume_key: kms.IKey | None, topic: sns.ITopic) -> None:
         """What createTrainingJob.sync, the registration and the notification need, and no more."""
         machine_role = self.state_machine.role
-        # SageMaker ARNs carry the job name lower-cased (as endpoint.py and labeling/jobs.py do);
-        # log streams keep the case, so only the ARN is lowered.
-        jobs = stack.format_arn(service="sagemaker", resource="training-job", resource_name=f"{self.job_prefix.lower()}*")
-        machine_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "sagemaker:CreateTrainingJob",
-                    "sagemaker:DescribeTrainingJob",
-                    "sagemaker:StopTrainingJob",
-                    "sagemaker:AddTags",
-                    "sagemaker:ListTags",
-                ],
-                resources=[jobs],
-            )
-        )
-        machine_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-                resources=[
-                    stack.format_arn(
-                        service="events", resource="rule", resource_name="StepFunctionsGetEventsForSageMakerTrainingJobsRule"
-                    )
-                ],
-            )
-        )
+        allow_sync_jobs(self.state_machine, machine_role, "Training", self.job_prefix)
         machine_role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -332,11 +308,6 @@ class TrainingStateMachine(Construct):
             )
         self.model_parameter.grant_write(machine_role)
         topic.grant_publish(machine_role)
-        acknowledge_resource(
-            self.state_machine,
-            jobs,
-            "Each execution names its own training job; the grant covers only jobs named after this training.",
-        )
         acknowledge(
             self.state_machine,
             NagAck(
