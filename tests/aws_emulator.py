@@ -30,6 +30,16 @@ class Emulator:
             aws_secret_access_key="testing",
         )
 
+    def route_sdk(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Point every boto3 client the code under test creates at the emulator (credentials, Region, URL)."""
+        for name, value in {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        }.items():
+            monkeypatch.setenv(name, value)
+
     def reset(self) -> None:
         import urllib.request
 

@@ -570,11 +570,8 @@ def test_status_handler_runs_as_lambda_invokes_it(
     """The module-level handler with Powertools around it, its client from the environment."""
     from lambda_src.scoring_api import runtime
 
+    aws.route_sdk(monkeypatch)
     for name, value in {
-        "AWS_ENDPOINT_URL": aws.url,
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
         settings.RESULTS_TABLE: TABLE,
         settings.API_NAME: "caller-risk",
     }.items():

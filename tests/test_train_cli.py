@@ -55,13 +55,7 @@ def _config(url: str, execute: bool) -> None:
 def account(aws: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     """The emulator as config/prod.yaml's account, with Step Functions executing definitions."""
     monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
-    for key, value in {
-        "AWS_ENDPOINT_URL": aws.url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
+    aws.route_sdk(monkeypatch)
     _config(aws.url, execute=True)
     try:
         yield aws

@@ -29,13 +29,7 @@ def config_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def live(aws: Emulator, monkeypatch: pytest.MonkeyPatch) -> Any:
     """dev's caller-risk endpoint, live at 50/50 (moto's stale enum: ml.c5 stands in for ml.c6i)."""
-    for name, value in {
-        "AWS_ENDPOINT_URL": aws.url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
+    aws.route_sdk(monkeypatch)
     client = aws.client("sagemaker")
     create_endpoint(client, "caller-risk", {"champion": ("ml.c5.large", 1.0), "challenger": ("ml.c5.large", 1.0)})
     return client
