@@ -8,8 +8,6 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from . import settings
-from .archive import Archive
-from .scoring import Scorer
 
 NAMESPACE = "MLOps/ScoringApi"  # CloudWatch metrics namespace (the stack's alarms read it)
 
@@ -34,18 +32,3 @@ def client(service: str) -> Any:
     return boto3.client(
         service, config=Config(connect_timeout=1, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 2})
     )
-
-
-def endpoint_scorer() -> Scorer:
-    """InvokeEndpoint on the function's endpoint (and target variant, if set), from its environment."""
-    return Scorer(
-        client("sagemaker-runtime"),
-        settings.required(settings.ENDPOINT_NAME),
-        settings.optional(settings.TARGET_VARIANT),
-    )
-
-
-def archive_queue() -> Archive | None:
-    """The archive queue from the environment, or None when the API does not archive."""
-    url = settings.optional(settings.ARCHIVE_QUEUE_URL)
-    return Archive(client("sqs"), url) if url else None

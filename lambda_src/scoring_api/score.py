@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from . import settings
 from .archive import Archive, record
-from .runtime import archive_queue, dimensions, endpoint_scorer, logger, metrics, tracer
+from .runtime import client, dimensions, logger, metrics, tracer
 from .scoring import ApiError, Scorer, request_body, request_id, respond
 
 ROUTE = "score"
@@ -59,11 +59,16 @@ _DEPS: list[ScoreDependencies] = []
 
 def _dependencies() -> ScoreDependencies:
     if not _DEPS:
+        archive_url = settings.optional(settings.ARCHIVE_QUEUE_URL)
         _DEPS.append(
             ScoreDependencies(
-                scorer=endpoint_scorer(),
+                scorer=Scorer(
+                    client("sagemaker-runtime"),
+                    settings.required(settings.ENDPOINT_NAME),
+                    settings.optional(settings.TARGET_VARIANT),
+                ),
                 max_body_bytes=int(settings.required(settings.MAX_BODY_BYTES)),
-                archive=archive_queue(),
+                archive=Archive(client("sqs"), archive_url) if archive_url else None,
             )
         )
     return _DEPS[0]

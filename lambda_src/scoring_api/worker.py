@@ -26,7 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from . import settings
 from .archive import Archive, record
-from .runtime import archive_queue, client, dimensions, endpoint_scorer, logger, metrics, tracer
+from .runtime import client, dimensions, logger, metrics, tracer
 from .scoring import ApiError, Scorer
 from .tracking import Results, WorkItem
 
@@ -139,11 +139,16 @@ _DEPS: list[WorkerDependencies] = []
 
 def _dependencies() -> WorkerDependencies:
     if not _DEPS:
+        archive_url = settings.optional(settings.ARCHIVE_QUEUE_URL)
         _DEPS.append(
             WorkerDependencies(
-                scorer=endpoint_scorer(),
+                scorer=Scorer(
+                    client("sagemaker-runtime"),
+                    settings.required(settings.ENDPOINT_NAME),
+                    settings.optional(settings.TARGET_VARIANT),
+                ),
                 results=Results(client("dynamodb"), settings.required(settings.RESULTS_TABLE)),
-                archive=archive_queue(),
+                archive=Archive(client("sqs"), archive_url) if archive_url else None,
                 max_receive_count=int(settings.required(settings.MAX_RECEIVE_COUNT)),
             )
         )
