@@ -2,12 +2,16 @@
 
 One run, interleaved rounds, same server process, same record, one request at a time:
 - direct: `POST /invocations` on a kept-alive http.client connection (the floor);
-- boto3: the sagemaker-runtime client's invoke_endpoint through the test-only adapter
-  (tests/invoke_endpoint_adapter.py: real serialisation, signing and parsing, local hop);
-- handle: `score.handle`, the handler's own code around the boto3 call, without Powertools;
+- runtime: invoke.EndpointRuntime.invoke_endpoint, the deployed functions' client (signing,
+  its kept-alive Connection), through the test-only adapter (tests/invoke_endpoint_adapter.py:
+  the path rewritten to /invocations, the answer shaped as SageMaker Runtime's);
+- boto3: the sagemaker-runtime client's invoke_endpoint through the same adapter (real
+  serialisation, signing and parsing, local hop): what the handler used before EndpointRuntime;
+- handle: `score.handle`, the handler's own code around the runtime call, without Powertools;
 - handler: `score.handler` as Lambda calls it (Powertools logger, tracer and metrics
-  decorators, API Gateway event parsing, body checks, the boto3 call, answer building;
+  decorators, API Gateway event parsing, body checks, the runtime call, answer building;
   archive off; the EMF line it prints goes to /dev/null as Lambda's log pipe would take it);
+- handler_sdk: the same handler with boto3's client in place of EndpointRuntime;
 - archived: the same with the archive on, as prod.yaml ships it: one SQS SendMessage per
   request to a queue on moto's server, run as its own process on this machine (a local
   stand-in for SQS: its latency is moto's, not SQS's; skip with --no-archive).
@@ -35,15 +39,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from botocore.credentials import Credentials
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "mlops-bench-api-risk-score")
 
 from lambda_src.scoring_api import score
 from lambda_src.scoring_api.archive import Archive
+from lambda_src.scoring_api.invoke import EndpointRuntime
 from lambda_src.scoring_api.scoring import Scorer
 from mlops_cli.model_artifact import FEATURE_NAMES, build, extract
-from tests.invoke_endpoint_adapter import LocalInvokeEndpoint
+from tests.invoke_endpoint_adapter import LocalEndpointConnection, LocalInvokeEndpoint
 from tests.scoring_api_harness import FakeContext, api_event, runtime_client
 from tests.serving_fixtures import ROW, server_process
 
@@ -133,7 +140,17 @@ def main() -> None:
                 )
                 return answer["Body"].read()
 
-            deps = score.ScoreDependencies(scorer=Scorer(client, "caller-risk"), max_body_bytes=16384)
+            local = LocalEndpointConnection(port, variant="champion")
+            fast = EndpointRuntime(runtime_client(), Credentials("testing", "testing", "token"), connection=local)
+
+            def runtime() -> object:
+                answer = fast.invoke_endpoint(
+                    EndpointName="caller-risk", Body=body, ContentType="application/json", Accept="application/json"
+                )
+                return answer["Body"].read()
+
+            deps = score.ScoreDependencies(scorer=Scorer(fast, "caller-risk"), max_body_bytes=16384)
+            sdk_deps = score.ScoreDependencies(scorer=Scorer(client, "caller-risk"), max_body_bytes=16384)
             score._DEPS[:] = [deps]  # what _dependencies() builds in Lambda, with the adapter's client
             event, context = api_event(body.decode()), FakeContext()
             with contextlib.redirect_stdout(sink):
@@ -149,7 +166,19 @@ def main() -> None:
                 with contextlib.redirect_stdout(sink):
                     return score.handler(event, context)
 
-            modes: dict[str, Callable[[], object]] = {"direct": direct, "boto3": boto, "handle": handle, "handler": handler}
+            def handler_sdk() -> object:
+                score._DEPS[:] = [sdk_deps]
+                with contextlib.redirect_stdout(sink):
+                    return score.handler(event, context)
+
+            modes: dict[str, Callable[[], object]] = {
+                "direct": direct,
+                "runtime": runtime,
+                "boto3": boto,
+                "handle": handle,
+                "handler": handler,
+                "handler_sdk": handler_sdk,
+            }
             if moto_url is not None:
                 sqs = _sqs(moto_url)
                 queue_url = sqs.create_queue(QueueName="bench-archive")["QueueUrl"]
@@ -178,6 +207,7 @@ def main() -> None:
                 for name, call in modes.items():
                     times[name] += _timed(call, args.requests)
             adapter.close()
+            local.close()
             connection.close()
     p50 = {name: _pct(values, 0.5) for name, values in times.items()}
     rounds = {
@@ -190,8 +220,10 @@ def main() -> None:
         spread = " ".join(f"{v:.3f}" for v in rounds[name])
         print(f"{name:8s} {p50[name]:8.3f} {_pct(values, 0.99):8.3f}  {spread}")
     print(f"handler / direct at P50: {p50['handler'] / p50['direct']:.2f}x (target <= 1.2x)")
+    print(f"runtime / direct at P50: {p50['runtime'] / p50['direct']:.2f}x (EndpointRuntime's call alone)")
     print(f"boto3 / direct at P50:   {p50['boto3'] / p50['direct']:.2f}x (the SDK call alone)")
-    print(f"handle / boto3 at P50:   {p50['handle'] / p50['boto3']:.2f}x (our parsing, checks, answer)")
+    print(f"handler_sdk / direct:    {p50['handler_sdk'] / p50['direct']:.2f}x (the handler on boto3's client)")
+    print(f"handle / runtime at P50: {p50['handle'] / p50['runtime']:.2f}x (our parsing, checks, answer)")
     print(f"handler / handle at P50: {p50['handler'] / p50['handle']:.2f}x (Powertools decorators, EMF line)")
     print(f"handler overhead at P50: {(p50['handler'] - p50['direct']) * 1000:.0f} µs per request")
     if "archived" in p50:

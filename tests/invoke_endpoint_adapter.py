@@ -1,11 +1,16 @@
-"""TEST-ONLY: answer a boto3 `sagemaker-runtime` client's InvokeEndpoint from a local inference server.
+"""TEST-ONLY: answer InvokeEndpoint from a local inference server, for either client the handlers use.
 
-Never used by deployed code. It hooks botocore's `before-send` event, so everything up to
-the wire is the real client's (parameter validation, REST serialisation to
-`POST /endpoints/<name>/invocations`, signing) and everything after is botocore's real
-parsing. Only the hop in between is replaced: the request's body, `Content-Type` and
-`Accept` go to the server's `/invocations` (the SageMaker hosting contract) on a kept-alive
-connection, and its answer comes back shaped as SageMaker Runtime shapes it:
+Never used by deployed code. Two ways in, one answer:
+- `LocalInvokeEndpoint.attach(client)`: a boto3 `sagemaker-runtime` client. It hooks botocore's
+  `before-send` event, so everything up to the wire is the real client's (parameter validation,
+  REST serialisation to `POST /endpoints/<name>/invocations`, signing) and everything after is
+  botocore's real parsing.
+- `LocalEndpointConnection`: the `Connection` of lambda_src/scoring_api/invoke.py's
+  EndpointRuntime (what the deployed score and worker functions use). The signed request goes
+  over the real Connection code to the server, its path rewritten.
+Only the hop between SageMaker Runtime and the container is replaced: the request's body,
+`Content-Type` and `Accept` go to the server's `/invocations` (the SageMaker hosting contract)
+on a kept-alive connection, and its answer comes back shaped as SageMaker Runtime shapes it:
 - 2xx: the body, its `Content-Type`, and `x-Amzn-Invoked-Production-Variant`;
 - anything else: 424 `ModelError` with `OriginalStatusCode` and `OriginalMessage` (the
   container's status and body), as InvokeEndpoint reports a container's error answer.
@@ -16,12 +21,16 @@ from __future__ import annotations
 import http.client
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from urllib3 import HTTPHeaderDict
 
+from lambda_src.scoring_api.invoke import Connection, Exchange
+
+JSON = "application/json"
 _PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
 
 
@@ -66,17 +75,8 @@ class LocalInvokeEndpoint:
         headers = {name: request.headers[name] for name in ("Content-Type", "Accept") if name in request.headers}
         body = request.body if isinstance(request.body, bytes | None) else request.body.read()
         status, content_type, data = self._post(body or b"", headers)
-        if 200 <= status < 300:
-            answer = HTTPHeaderDict({"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": self.variant})
-            return AWSResponse(request.url, 200, answer, _Raw(data))
-        error = {
-            "ErrorCode": "CLIENT_ERROR_FROM_MODEL" if status < 500 else "SERVER_ERROR_FROM_MODEL",
-            "Message": f"Received error ({status}) from primary with message {data.decode(errors='replace')!r}.",
-            "OriginalStatusCode": status,
-            "OriginalMessage": data.decode(errors="replace"),
-        }
-        error_headers = HTTPHeaderDict({"Content-Type": "application/json", "x-amzn-ErrorType": "ModelError"})
-        return AWSResponse(request.url, 424, error_headers, _Raw(json.dumps(error).encode()))
+        answer = sagemaker_answer(status, content_type, data, self.variant)
+        return AWSResponse(request.url, answer.status, HTTPHeaderDict(dict(answer.headers)), _Raw(answer.body))
 
     def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
         for attempt in (1, 2):  # a kept-alive connection the server closed is reopened once
@@ -89,3 +89,36 @@ class LocalInvokeEndpoint:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+
+def sagemaker_answer(status: int, content_type: str, data: bytes, variant: str) -> Exchange:
+    """The container's answer as SageMaker Runtime returns it (headers in lower case)."""
+    if 200 <= status < 300:
+        return Exchange(200, {"content-type": content_type, "x-amzn-invoked-production-variant": variant}, data)
+    error = {
+        "ErrorCode": "CLIENT_ERROR_FROM_MODEL" if status < 500 else "SERVER_ERROR_FROM_MODEL",
+        "Message": f"Received error ({status}) from primary with message {data.decode(errors='replace')!r}.",
+        "OriginalStatusCode": status,
+        "OriginalMessage": data.decode(errors="replace"),
+    }
+    headers = {"content-type": "application/json", "x-amzn-errortype": "ModelError"}
+    return Exchange(424, headers, json.dumps(error).encode())
+
+
+class LocalEndpointConnection(Connection):
+    """EndpointRuntime's connection to `127.0.0.1:<port>`: `/endpoints/<name>/invocations` -> `/invocations`.
+
+    The request (signed headers and all) goes through Connection.send, the deployed code."""
+
+    def __init__(self, port: int, *, variant: str = "local") -> None:
+        super().__init__(f"http://127.0.0.1:{port}", connect_timeout=5, read_timeout=30)
+        self.variant = variant
+        self.endpoints_called: list[str] = []
+
+    def send(self, path: str, headers: Mapping[str, str], body: bytes) -> Exchange:
+        match = _PATH.match(path)
+        if match is None:
+            raise ValueError(f"not an InvokeEndpoint request: {path}")
+        self.endpoints_called.append(match.group(1))
+        answer = super().send("/invocations", headers, body)
+        return sagemaker_answer(answer.status, answer.headers.get("content-type", JSON), answer.body, self.variant)

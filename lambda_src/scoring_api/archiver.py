@@ -8,7 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from . import settings
 from .archive import ArchiveWriter, Message
-from .runtime import client, dimensions, logger, metrics, tracer
+from .runtime import apply_dimensions, client, logger, metrics, tracer
 
 
 def handle(event: dict[str, Any], writer: ArchiveWriter) -> dict[str, Any]:
@@ -28,7 +28,7 @@ _WRITER: list[ArchiveWriter] = []
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    metrics.set_default_dimensions(**dimensions())
+    apply_dimensions()
     if not _WRITER:
         _WRITER.append(
             ArchiveWriter(

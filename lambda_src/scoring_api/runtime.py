@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from . import settings
+from .invoke import Connection, EndpointRuntime
 
 NAMESPACE = "MLOps/ScoringApi"  # CloudWatch metrics namespace (the stack's alarms read it)
 
@@ -16,19 +17,47 @@ tracer = Tracer()
 metrics = Metrics(namespace=NAMESPACE)
 
 
+# Two attempts of at most 1 s to connect and 5 s to read fit the score function's 15 s timeout
+# (mlops_constructs/api/scoring_api.py), so a slow endpoint is answered with a clear 503 by the handler,
+# not cut off by Lambda or by API Gateway's 29 s integration timeout.
+CONNECT_TIMEOUT_S = 1
+READ_TIMEOUT_S = 5
+MAX_ATTEMPTS = 2
+RETRIES: Final[dict[str, Any]] = {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}
+
+
 def dimensions() -> dict[str, str]:
     return {"Api": settings.optional(settings.API_NAME) or "unknown"}
 
 
+def apply_dimensions() -> None:
+    """The default metric dimensions, from the environment. Powertools keeps them across invocations,
+    so they are set again only when they differ (on the first invocation, in Lambda)."""
+    wanted = dimensions()
+    if any(metrics.default_dimensions.get(name) != value for name, value in wanted.items()):
+        metrics.set_default_dimensions(**wanted)
+
+
 @cache
 def client(service: str) -> Any:
-    """One boto3 client per service per container. Two attempts of at most 1 s to connect and 5 s to
-    read fit the score function's 15 s timeout (mlops_constructs/api/scoring_api.py), so a slow
-    endpoint is answered with a clear 503 by the handler, not cut off by Lambda or by API
-    Gateway's 29 s integration timeout."""
+    """One boto3 client per service per container."""
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
-        service, config=Config(connect_timeout=1, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 2})
-    )
+    return boto3.client(service, config=Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S, retries=RETRIES))
+
+
+@cache
+def endpoint_runtime() -> EndpointRuntime:
+    """The scoring path's InvokeEndpoint (invoke.py): the same time-outs and retries as `client`, without
+    the SDK's per-call cost; botocore still resolves the endpoint and the credentials, once."""
+    import botocore.session
+    from botocore.config import Config
+
+    session = botocore.session.get_session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise RuntimeError("no AWS credentials: Lambda sets them from the function's execution role")
+    sdk = session.create_client("sagemaker-runtime", config=Config(retries=RETRIES))
+    connection = Connection(sdk.meta.endpoint_url, connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S)
+    return EndpointRuntime(sdk, credentials, connection=connection, max_attempts=MAX_ATTEMPTS)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from . import settings
 from .archive import Archive, record
-from .runtime import client, dimensions, logger, metrics, tracer
+from .runtime import apply_dimensions, client, endpoint_runtime, logger, metrics, tracer
 from .scoring import ApiError, Scorer, request_body, request_id, respond
 
 ROUTE = "score"
@@ -63,7 +63,7 @@ def _dependencies() -> ScoreDependencies:
         _DEPS.append(
             ScoreDependencies(
                 scorer=Scorer(
-                    client("sagemaker-runtime"),
+                    endpoint_runtime(),
                     settings.required(settings.ENDPOINT_NAME),
                     settings.optional(settings.TARGET_VARIANT),
                 ),
@@ -75,8 +75,8 @@ def _dependencies() -> ScoreDependencies:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # answers hold customers' scores: not for X-Ray
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    metrics.set_default_dimensions(**dimensions())
+    apply_dimensions()
     return handle(event, context, _dependencies())

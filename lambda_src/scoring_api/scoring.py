@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 JSON = "application/json"
 RETRY_AFTER_S = 1
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps with options builds one per call
 # ModelError.OriginalStatusCode values that mean the record itself was refused (the
 # inference container's documented 4xx answers: bad input, too large, wrong content type).
 _CALLER_FAULT_STATUSES = frozenset({400, 413, 415})
@@ -37,7 +38,17 @@ _UNAVAILABLE = frozenset({"ServiceUnavailable", "InternalDependencyException"})
 
 
 class RuntimeClient(Protocol):
-    def invoke_endpoint(self, **kwargs: Any) -> dict[str, Any]: ...
+    """A sagemaker-runtime client (botocore's) or invoke.EndpointRuntime: InvokeEndpoint's SDK signature."""
+
+    def invoke_endpoint(
+        self,
+        *,
+        EndpointName: str,  # noqa: N803
+        Body: bytes,  # noqa: N803
+        ContentType: str,  # noqa: N803
+        Accept: str,  # noqa: N803
+        TargetVariant: str = ...,  # noqa: N803
+    ) -> dict[str, Any]: ...
 
 
 class ApiError(Exception):
@@ -75,7 +86,7 @@ def respond(status: int, body: dict[str, Any], headers: dict[str, str] | None = 
     return {
         "statusCode": status,
         "headers": {"Content-Type": JSON, **(headers or {})},
-        "body": json.dumps(body, separators=(",", ":")),
+        "body": _COMPACT.encode(body),
     }
 
 

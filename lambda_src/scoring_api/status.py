@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import settings
-from .runtime import client, dimensions, logger, metrics, tracer
+from .runtime import apply_dimensions, client, logger, metrics, tracer
 from .scoring import request_id, respond
 from .tracking import Results
 
@@ -27,10 +27,10 @@ _RESULTS: list[Results] = []
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # answers hold customers' scores: not for X-Ray
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    metrics.set_default_dimensions(**dimensions())
+    apply_dimensions()
     if not _RESULTS:
         _RESULTS.append(Results(client("dynamodb"), settings.required(settings.RESULTS_TABLE)))
     return handle(event, context, _RESULTS[0])

@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from . import settings
 from .archive import QueueClient
-from .runtime import client, dimensions, logger, metrics, tracer
+from .runtime import apply_dimensions, client, logger, metrics, tracer
 from .scoring import ApiError, request_body, request_id, respond
 from .tracking import Results, WorkItem, new_tracking_id
 
@@ -69,5 +69,5 @@ def _dependencies() -> SubmitDependencies:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    metrics.set_default_dimensions(**dimensions())
+    apply_dimensions()
     return handle(event, context, _dependencies())

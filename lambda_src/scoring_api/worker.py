@@ -26,7 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from . import settings
 from .archive import Archive, record
-from .runtime import client, dimensions, logger, metrics, tracer
+from .runtime import apply_dimensions, client, endpoint_runtime, logger, metrics, tracer
 from .scoring import ApiError, Scorer
 from .tracking import Results, WorkItem
 
@@ -143,7 +143,7 @@ def _dependencies() -> WorkerDependencies:
         _DEPS.append(
             WorkerDependencies(
                 scorer=Scorer(
-                    client("sagemaker-runtime"),
+                    endpoint_runtime(),
                     settings.required(settings.ENDPOINT_NAME),
                     settings.optional(settings.TARGET_VARIANT),
                 ),
@@ -159,5 +159,5 @@ def _dependencies() -> WorkerDependencies:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    metrics.set_default_dimensions(**dimensions())
+    apply_dimensions()
     return handle(event, _dependencies(), getattr(context, "get_remaining_time_in_millis", None))
