@@ -193,6 +193,19 @@ def test_sm_hosts_take_precedence_and_one_cpu_host_is_one_process(tmp_path: Path
     assert cluster(paths, env={}).hosts == ("localhost",)  # a local run: no resourceconfig.json
 
 
+def test_more_processes_than_gpus_is_refused_before_launch(tmp_path: Path) -> None:
+    """Each process takes its own GPU (cuda:LOCAL_RANK): two on a one-GPU host would fail in the
+    worker with "CUDA error: invalid device ordinal" (seen on an H100), so the plan refuses it."""
+    from mlops_training.contract import Paths, cluster
+    from mlops_training.entrypoint import plan
+
+    found = cluster(Paths(root=tmp_path, checkpoints=tmp_path / "checkpoints"), env={})
+    with pytest.raises(ValueError, match=r"processes_per_host=2 exceeds the 1 GPU\(s\) on this host"):
+        plan(found, Hyperparameters(processes_per_host=2), gpus=1)
+    assert plan(found, Hyperparameters(processes_per_host=2), gpus=2).world_size == 2
+    assert plan(found, Hyperparameters(), gpus=1).world_size == 1
+
+
 def test_unknown_current_host_is_the_failure_reason(tmp_path: Path) -> None:
     opt_ml = OptMl.create(tmp_path, hyperparameters={"epochs": "1"}, train=synthetic_calls(50, seed=1))
     result = opt_ml.run(SM_HOSTS='["algo-1"]', SM_CURRENT_HOST="algo-9")

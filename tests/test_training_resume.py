@@ -86,11 +86,11 @@ def test_checkpoint_from_another_run_is_refused(tmp_path: Path) -> None:
 def test_two_process_gloo_run_matches_one_process(tmp_path: Path) -> None:
     """torchrun --nproc_per_node 2 on CPU (gloo): each rank takes half of every batch and DDP
     averages gradients, so the run follows the single-process one (equal halves: 2,400 rows,
-    batches of 128)."""
+    batches of 128). No GPUs visible to the job: on a GPU machine each process would need its own."""
     data = synthetic_calls(3000, seed=4)
     hyperparameters = {"epochs": "3", "hidden": "16,8", "batch_size": "128", "seed": "9"}
     double = OptMl.create(tmp_path / "two", hyperparameters={**hyperparameters, "processes_per_host": "2"}, train=data)
-    two = double.run(MLOPS_MASTER_PORT=str(free_port()))
+    two = double.run(MLOPS_MASTER_PORT=str(free_port()), CUDA_VISIBLE_DEVICES="")
     assert two.returncode == 0, two.stderr
     assert "launching 2 processes (1 host(s) x 2)" in two.stdout
     assert json.loads((double.paths.model / "metadata.json").read_text())["training"]["processes"] == 2
@@ -108,6 +108,6 @@ def test_launcher_failure_without_a_worker_reason_is_the_failure_reason(tmp_path
     opt_ml = OptMl.create(
         tmp_path, hyperparameters={"epochs": "1", "hidden": "4", "processes_per_host": "2"}, train=synthetic_calls(300, seed=3)
     )
-    result = opt_ml.run(MLOPS_MASTER_PORT="not-a-port")
+    result = opt_ml.run(MLOPS_MASTER_PORT="not-a-port", CUDA_VISIBLE_DEVICES="")  # CPU: two processes on one GPU are refused
     assert result.returncode != 0
     assert opt_ml.failure() == f"torchrun exited with rc {result.returncode}"

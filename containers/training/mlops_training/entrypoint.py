@@ -35,8 +35,17 @@ class LaunchPlan:
 
 
 def plan(cluster: Cluster, hp: Hyperparameters, gpus: int) -> LaunchPlan:
-    """One process per GPU on each host (or `processes_per_host`), one without GPUs."""
+    """One process per GPU on each host (or `processes_per_host`), one without GPUs.
+
+    On a GPU host each process takes its own GPU (cuda:LOCAL_RANK, one NCCL rank per device),
+    so `processes_per_host` above the host's GPU count is refused here, before any worker
+    starts, rather than as a worker's "CUDA error: invalid device ordinal"."""
     per_host = hp.processes_per_host or max(gpus, 1)
+    if gpus and per_host > gpus:
+        raise ValueError(
+            f"processes_per_host={per_host} exceeds the {gpus} GPU(s) on this host: "
+            "each process trains on its own GPU (use 0 for one per GPU)"
+        )
     return LaunchPlan(len(cluster.hosts), cluster.node_rank, per_host, cluster.hosts[0])
 
 
@@ -74,7 +83,10 @@ def main(argv: Sequence[str]) -> int:
         return _fail(paths, f"{type(error).__name__}: {error}")
     import torch
 
-    launch = plan(cluster, hp, torch.cuda.device_count())
+    try:
+        launch = plan(cluster, hp, torch.cuda.device_count())
+    except ValueError as error:
+        return _fail(paths, str(error))
     if launch.world_size == 1:
         return _worker(paths, hp, data)
     print(f"launching {launch.world_size} processes ({launch.nodes} host(s) x {launch.processes_per_host})", flush=True)
