@@ -150,6 +150,18 @@ class TextDriftMonitoring(_MonitorSettings):
     def _baseline(cls, value: str, info: ValidationInfo) -> str:
         return _baseline(value, info, (".jsonl", ".txt"))
 
+    @field_validator("instance_type")
+    @classmethod
+    def _cpu_instance(cls, value: str) -> str:
+        # The drift image installs PyTorch's CPU build (containers/drift_monitor/Dockerfile: the CUDA
+        # packages are GBs a CPU instance never uses), so a GPU instance would be paid for and idle.
+        if parse_instance_type(value, "processing").has_nvidia_gpu:
+            raise ValueError(
+                f"{value} has an NVIDIA GPU, which the drift container does not use (its image ships PyTorch's "
+                "CPU build); choose a CPU processing type such as ml.m5.xlarge or ml.c5.2xlarge"
+            )
+        return value
+
     @field_validator("text_field")
     @classmethod
     def _text_field(cls, value: str) -> str:

@@ -123,6 +123,13 @@ def test_runtime_at_least_a_minute() -> None:
 # -- cluster: MonitoringClusterConfig (ProcessingInstanceType enum, InstanceCount 1-100, VolumeSizeInGB 1-16384)
 
 
+def test_text_drift_refuses_a_gpu_instance_its_cpu_image_would_leave_idle() -> None:
+    """containers/drift_monitor/Dockerfile installs PyTorch's CPU build; the data-quality analyzer is AWS's own image."""
+    problems = _problems(_with_monitoring(text_drift=_td(instance_type="ml.g4dn.xlarge")))
+    _assert(problems, "endpoints[0].monitoring.text_drift.instance_type", "ml.g4dn.xlarge has an NVIDIA GPU", "ml.m5.xlarge")
+    parse_config(yaml.safe_dump(_with_monitoring(text_drift=_td(instance_type="ml.c5.2xlarge"))))
+
+
 def test_instance_type_must_be_offered_for_processing() -> None:
     problems = _problems(_with_monitoring(data_quality=_dq(instance_type="ml.c6i.large")))  # hosting, not processing
     _assert(
