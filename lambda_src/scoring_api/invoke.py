@@ -5,10 +5,15 @@ machinery (event hooks, the user agent rebuilt twice, the generic serialiser, si
 parser), more than a small model takes to answer (benchmarks/scoring_api.py). One operation
 with a fixed shape needs none of it. What stays botocore's, because it must be exactly right:
 the endpoint URL (its resolver, once, knows partitions and FIPS), the credentials (its
-provider chain, refreshed as it refreshes them), the error responses (its own parser and
-modelled exceptions, so callers get the same `ClientError` they would from the SDK), and the
-retry decision and back-off (its standard mode). tests/test_scoring_api_invoke.py holds this
-client to botocore's: the same request on the wire, the same signature, the same errors.
+provider chain, refreshed as it refreshes them), TLS (its context builder and CA bundle), the
+error responses (its parser and modelled exceptions, so callers get the same `ClientError`
+they would from the SDK), and retries (the client's own retry handler: mode, attempts,
+back-off, quota). tests/test_scoring_api_invoke.py holds this client to botocore's: the same
+signed headers and body, the same signature, the same errors, the same retries.
+
+Not done here, on purpose: parameter validation (the endpoint name comes from validated config,
+the body's size is checked by the handler), proxies and custom CA bundles (runtime.py hands the
+SDK's client out where the environment sets them), the SDK's user agent and its X-Ray subsegment.
 
 Lambda runs one request at a time per execution environment, so one connection is enough; it
 is reopened when the server closed it or a call failed on it.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import os
 import select
 import socket
 import ssl
@@ -29,15 +35,23 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+    SSLError,
+)
+from botocore.hooks import first_non_none_response
 from botocore.parsers import create_parser
-from botocore.retries.standard import ExponentialBackoff, RetryContext, StandardRetryConditions
 
 OPERATION = "InvokeEndpoint"
 # InvokeEndpoint's REST binding (botocore/data/sagemaker-runtime/*/service-2.json): POST /endpoints/{EndpointName}/invocations
 _PATH = "/endpoints/{}/invocations"
 _TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
 _INVOKED_VARIANT = "x-amzn-invoked-production-variant"
+_TRACE_ID = "X-Amzn-Trace-Id"
 
 
 class Credentials(Protocol):
@@ -130,20 +144,30 @@ class SigV4:
         return self._key[2]
 
 
+class _AnswerLostError(Exception):
+    """The answer's status arrived but its body did not: the model has run, so the call is not repeated
+    (botocore reads InvokeEndpoint's streaming body after its retry loop, so it never retries this either)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class Connection:
     """One kept-alive HTTP(S) connection to the endpoint's host, with separate connect and read
-    time-outs, failures raised as the botocore exceptions the SDK raises for them."""
+    time-outs, TLS verified as botocore verifies it, failures raised as the botocore exceptions
+    the SDK raises for them."""
 
-    def __init__(self, endpoint_url: str, *, connect_timeout: float, read_timeout: float) -> None:
+    def __init__(self, endpoint_url: str, *, connect_timeout: float, read_timeout: float, ca_bundle: str | None = None) -> None:
         parts = urlsplit(endpoint_url)
         self.url = endpoint_url
         self.host = parts.netloc
-        self._https = parts.scheme == "https"
+        self.prefix = parts.path.rstrip("/")  # an endpoint URL with a path: requests go under it
         self._hostname = parts.hostname or ""
         self._port = parts.port
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        self._tls = ssl.create_default_context(cafile=_ca_bundle()) if self._https else None
+        self._tls = _tls_context(ca_bundle) if parts.scheme == "https" else None
         self._conn: http.client.HTTPConnection | None = None
 
     def send(self, path: str, headers: Mapping[str, str], body: bytes) -> Exchange:
@@ -151,13 +175,20 @@ class Connection:
         try:
             conn.request("POST", path, body=body, headers={"Host": self.host, **headers})
             response = conn.getresponse()
-            data = response.read()
         except TimeoutError as error:
             self.close()
             raise ReadTimeoutError(endpoint_url=self.url, error=error) from error
         except (http.client.HTTPException, OSError) as error:
             self.close()
             raise ConnectionClosedError(endpoint_url=self.url, error=error) from error
+        try:
+            data = response.read()
+        except TimeoutError as error:  # botocore's StreamingBody raises these two for a body cut short
+            self.close()
+            raise _AnswerLostError(ReadTimeoutError(endpoint_url=self.url, error=error)) from error
+        except (http.client.HTTPException, OSError) as error:
+            self.close()
+            raise _AnswerLostError(ResponseStreamingError(error=error)) from error
         if response.will_close:
             self.close()
         return Exchange(response.status, {name.lower(): value for name, value in response.getheaders()}, data)
@@ -181,6 +212,8 @@ class Connection:
             conn.connect()
         except TimeoutError as error:
             raise ConnectTimeoutError(endpoint_url=self.url, error=error) from error
+        except ssl.SSLError as error:  # a certificate that does not verify is not an unavailable endpoint
+            raise SSLError(endpoint_url=self.url, error=error) from error
         except OSError as error:
             raise EndpointConnectionError(endpoint_url=self.url, error=error) from error
         assert conn.sock is not None
@@ -195,18 +228,27 @@ def _dropped(sock: socket.socket | None) -> bool:
     return sock is None or bool(select.select([sock], [], [], 0)[0])
 
 
-def _ca_bundle() -> str | None:
-    """The CA bundle botocore verifies with (certifi's when installed, else its own)."""
-    from botocore.httpsession import get_cert_path
+def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """botocore's TLS context (its own builder and options), verifying against its CA bundle
+    (certifi's when installed, else botocore's) or `ca_bundle`, with the host name checked."""
+    from botocore.httpsession import create_urllib3_context, get_cert_path
 
-    path = get_cert_path(True)
-    return path if isinstance(path, str) else None
+    context: ssl.SSLContext = create_urllib3_context()
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.check_hostname = True
+    bundle = ca_bundle or get_cert_path(True)
+    context.load_verify_locations(cafile=bundle if isinstance(bundle, str) else None)
+    return context
 
 
 class EndpointRuntime:
     """`invoke_endpoint(**kwargs)` as the sagemaker-runtime client offers it, for the parameters the
     scoring API sends, answering `{Body, ContentType, InvokedProductionVariant}` or raising the
-    client's modelled `ClientError`s and connection errors."""
+    client's modelled `ClientError`s and connection errors.
+
+    Retries are the client's own: its retry handler (the mode and attempts of its Config) is asked,
+    through the client's `needs-retry` event, after every failed attempt, and told of every answer
+    through `after-call` (its retry quota's refunds), exactly as botocore's endpoint does."""
 
     def __init__(
         self,
@@ -214,21 +256,22 @@ class EndpointRuntime:
         credentials: CredentialSource,
         *,
         connection: Connection | None = None,
-        max_attempts: int = 2,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """`client`: a botocore sagemaker-runtime client, used once for its endpoint, service model
-        and exception classes, and again for every error answer (its parser), never per success."""
+        """`client`: a botocore sagemaker-runtime client, for its endpoint, service model, exception classes
+        and retry handler; its own request machinery is used for nothing."""
         meta = client.meta
         self._model = meta.service_model
         self._operation = self._model.operation_model(OPERATION)
         self._exceptions = client.exceptions
+        self._events = meta.events
+        service = self._model.service_id.hyphenize()
+        self._needs_retry = f"needs-retry.{service}.{OPERATION}"
+        self._after_call = f"after-call.{service}.{OPERATION}"
         self._credentials = credentials
         self._connection = connection or Connection(meta.endpoint_url, connect_timeout=1, read_timeout=5)
         self._signer = SigV4(self._model.signing_name, meta.region_name)
-        self._retry = StandardRetryConditions(max_attempts=max_attempts)
-        self._backoff = ExponentialBackoff()
         self._clock = clock
         self._sleep = sleep
         self._paths: dict[str, str] = {}
@@ -242,55 +285,77 @@ class EndpointRuntime:
         Accept: str,  # noqa: N803
         TargetVariant: str | None = None,  # noqa: N803
     ) -> dict[str, Any]:
-        path = self._paths.get(EndpointName) or self._paths.setdefault(EndpointName, _PATH.format(quote(EndpointName, safe="")))
+        path = self._paths.get(EndpointName) or self._paths.setdefault(EndpointName, self._path(EndpointName))
         headers = {"Content-Type": ContentType, "Accept": Accept}
         if TargetVariant:
             headers[_TARGET_VARIANT] = TargetVariant
+        context: dict[str, Any] = {}  # the request context botocore's retry handler and quota keep their notes in
         attempt = 1
         while True:
             caught: Exception | None = None
-            parsed: dict[str, Any] | None = None
-            exchange: Exchange | None = None
+            response: tuple[_Answer, dict[str, Any]] | None = None
             try:
                 credentials = self._credentials.get_frozen_credentials()
                 signed = self._signer.headers(credentials, self._connection.host, path, headers, Body, self._clock())
+                trace = _trace_header()
+                if trace:  # as botocore adds it in Lambda: after signing, not signed
+                    signed[_TRACE_ID] = trace
                 exchange = self._connection.send(path, signed, Body)
-                if exchange.status < 300:
-                    return {
-                        "Body": _Payload(exchange.body),
-                        "ContentType": exchange.headers.get("content-type", ""),
-                        "InvokedProductionVariant": exchange.headers.get(_INVOKED_VARIANT),
-                    }
-                parsed = self._parse_error(exchange)
-            except (ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError) as error:
+            except _AnswerLostError as lost:
+                raise lost.error from None
+            except (ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError, SSLError) as error:
                 caught = error
-            context = RetryContext(
-                attempt_number=attempt,
-                operation_model=self._operation,
-                parsed_response=parsed,
-                http_response=_Answer(exchange.status, exchange.headers) if exchange else None,
-                caught_exception=caught,
+            else:
+                answer = _Answer(exchange.status, exchange.headers)
+                if exchange.status < 300:
+                    metadata = {"ResponseMetadata": _metadata(exchange, attempt)}
+                    self._answered(answer, metadata, context)
+                    out = {
+                        "Body": _Payload(exchange.body),
+                        "InvokedProductionVariant": exchange.headers.get(_INVOKED_VARIANT),
+                        **metadata,
+                    }
+                    content_type = exchange.headers.get("content-type")
+                    if content_type is not None:
+                        out["ContentType"] = content_type
+                    return out
+                response = (answer, self._parse_error(exchange))
+            delay = first_non_none_response(
+                self._events.emit(
+                    self._needs_retry,
+                    response=response,
+                    endpoint=None,
+                    operation=self._operation,
+                    attempts=attempt,
+                    caught_exception=caught,
+                    request_dict={"context": context},
+                )
             )
-            if not self._retry.is_retryable(context):
-                if caught is not None:
+            if delay is None or delay is False:
+                if response is None:
+                    assert caught is not None
                     raise caught
-                assert parsed is not None
-                # botocore's retry handler records the same in the response (and ClientError's message)
-                parsed["ResponseMetadata"].update(context.get_retry_metadata(), RetryAttempts=attempt - 1)
-                code = parsed["Error"]["Code"]
-                raise self._exceptions.from_code(code)(parsed, OPERATION)
-            self._sleep(self._backoff.delay_amount(context))
+                answer, parsed = response
+                parsed["ResponseMetadata"]["RetryAttempts"] = attempt - 1
+                self._answered(answer, parsed, context)
+                raise self._exceptions.from_code(parsed["Error"]["Code"])(parsed, OPERATION)
+            self._sleep(delay)
             attempt += 1
+
+    def _path(self, endpoint_name: str) -> str:
+        # Sent as is and signed as is: botocore's canonical path is quote(normalize_url_path(path), safe="/~"),
+        # which leaves this one unchanged, since EndpointName matches ^[a-zA-Z0-9](-*[a-zA-Z0-9])* (service model).
+        return self._connection.prefix + _PATH.format(quote(endpoint_name, safe=""))
+
+    def _answered(self, answer: _Answer, parsed: dict[str, Any], context: dict[str, Any]) -> None:
+        """botocore's after-call, for its retry quota: a success refunds what retries took."""
+        self._events.emit(self._after_call, http_response=answer, parsed=parsed, model=self._operation, context=context)
 
     def _parse_error(self, exchange: Exchange) -> dict[str, Any]:
         """What botocore's client makes of an error answer: its rest-json parser, then the modelled
         error's own members (ModelError's OriginalStatusCode, ...) at the top level."""
         parser = create_parser(self._model.metadata["protocol"])
-        response = {
-            "status_code": exchange.status,
-            "headers": dict(exchange.headers),
-            "body": exchange.body,
-        }
+        response = {"status_code": exchange.status, "headers": dict(exchange.headers), "body": exchange.body}
         parsed: dict[str, Any] = parser.parse(response, self._operation.output_shape)
         shape = self._model.shape_for_error_code(parsed.get("Error", {}).get("Code"))
         if shape is not None:
@@ -298,9 +363,26 @@ class EndpointRuntime:
         return parsed
 
 
+def _metadata(exchange: Exchange, attempt: int) -> dict[str, Any]:
+    return {
+        "RequestId": exchange.headers.get("x-amzn-requestid"),
+        "HTTPStatusCode": exchange.status,
+        "HTTPHeaders": dict(exchange.headers),
+        "RetryAttempts": attempt - 1,
+    }
+
+
+def _trace_header() -> str | None:
+    """botocore's recursion-detection header (handlers.add_recursion_detection_header): Lambda's trace id."""
+    trace_id = os.environ.get("_X_AMZN_TRACE_ID")
+    if not trace_id or "AWS_LAMBDA_FUNCTION_NAME" not in os.environ:
+        return None
+    return quote(trace_id, safe="-=;:+&[]{}\"',")
+
+
 @dataclass(frozen=True)
 class _Answer:
-    """What botocore's retry checks and back-off read of an HTTP answer (status, x-amz-retry-after)."""
+    """What botocore's retry checks, back-off and quota read of an HTTP answer (status, x-amz-retry-after)."""
 
     status_code: int
     headers: Mapping[str, str]

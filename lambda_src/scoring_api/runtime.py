@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from functools import cache
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from . import settings
 from .invoke import Connection, EndpointRuntime
+from .scoring import RuntimeClient
 
 NAMESPACE = "MLOps/ScoringApi"  # CloudWatch metrics namespace (the stack's alarms read it)
+
+# The handlers add metrics only for what API Gateway cannot count (failures, deferrals), so most invocations
+# publish none; Powertools then warns each time, which its documentation suggests silencing this way.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger()
 tracer = Tracer()
@@ -48,16 +55,28 @@ def client(service: str) -> Any:
 
 
 @cache
-def endpoint_runtime() -> EndpointRuntime:
+def endpoint_runtime() -> RuntimeClient:
     """The scoring path's InvokeEndpoint (invoke.py): the same time-outs and retries as `client`, without
-    the SDK's per-call cost; botocore still resolves the endpoint and the credentials, once."""
+    the SDK's per-call cost; botocore still resolves the endpoint and the credentials, once.
+
+    Where the environment routes AWS traffic through a proxy or verifies it with another CA bundle
+    (HTTPS_PROXY, AWS_CA_BUNDLE, ...), EndpointRuntime, which connects directly with botocore's bundle,
+    would not follow; the SDK's client does, so that is what the handlers get then."""
     import botocore.session
     from botocore.config import Config
+    from botocore.utils import get_environ_proxies
 
     session = botocore.session.get_session()
+    sdk: Any = session.create_client(
+        "sagemaker-runtime",
+        config=Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S, retries=RETRIES),
+    )
+    custom_ca = session.get_config_variable("ca_bundle") or os.environ.get("REQUESTS_CA_BUNDLE")
+    if get_environ_proxies(sdk.meta.endpoint_url) or custom_ca:
+        logger.info("InvokeEndpoint through the SDK's client: a proxy or CA bundle is configured")
+        return cast(RuntimeClient, sdk)
     credentials = session.get_credentials()
     if credentials is None:
         raise RuntimeError("no AWS credentials: Lambda sets them from the function's execution role")
-    sdk = session.create_client("sagemaker-runtime", config=Config(retries=RETRIES))
     connection = Connection(sdk.meta.endpoint_url, connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S)
-    return EndpointRuntime(sdk, credentials, connection=connection, max_attempts=MAX_ATTEMPTS)
+    return EndpointRuntime(sdk, credentials, connection=connection)
