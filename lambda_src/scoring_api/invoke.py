@@ -124,7 +124,7 @@ class SigV4:
         )
         scope = f"{date}/{self._region}/{self._service}/aws4_request"
         to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        signature = hmac.new(self._signing_key(credentials.secret_key, date), to_sign.encode(), hashlib.sha256).hexdigest()
+        signature = hmac.digest(self._signing_key(credentials.secret_key, date), to_sign.encode(), "sha256").hex()
         out = dict(headers)
         out["X-Amz-Date"] = stamp
         if credentials.token:
@@ -139,7 +139,7 @@ class SigV4:
         if self._key is None or self._key[0] != secret or self._key[1] != date:
             key = f"AWS4{secret}".encode()
             for part in (date, self._region, self._service, "aws4_request"):
-                key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+                key = hmac.digest(key, part.encode(), "sha256")
             self._key = (secret, date, key)
         return self._key[2]
 
