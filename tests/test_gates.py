@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from aws_cdk import aws_s3 as s3
-from cfnlint.api import ManualArgs, lint_file
+from cfnlint.api import ManualArgs, lint_by_config
 
 from stacks.mlops_app import create_app
 from tests.conftest import SHIPPED_ENVS, Synthesized, normalise
@@ -20,6 +20,18 @@ ALLOWED: list[dict[str, str]] = yaml.safe_load((Path(__file__).parent / "cfn_lin
 
 def _allowed(rule: str, message: str) -> bool:
     return any(entry["rule"] == rule and re.search(entry["message"], message) for entry in ALLOWED)
+
+
+def cfn_lint(outdir: Path, region: str) -> list[tuple[str, str, str]]:
+    """(template, rule, message) for every finding in every template of a cloud assembly.
+
+    One cfn-lint run over all the templates, as `cfn-lint a.json b.json` does: the rules load
+    once (about 0.5 s a run) instead of once per template; each template is linted alone.
+    """
+    templates = sorted(outdir.glob("*.template.json"))
+    assert templates, f"no templates in {outdir}"
+    matches = lint_by_config(ManualArgs(templates=[str(t) for t in templates], regions=[region]))
+    return sorted((Path(m.filename).name if m.filename else "", m.rule.id, m.message) for m in matches)
 
 
 @pytest.mark.parametrize("env", SHIPPED_ENVS)
@@ -34,11 +46,7 @@ def test_every_config_synthesises_with_zero_nag_findings(env: str, synth: Callab
 @pytest.mark.parametrize("env", SHIPPED_ENVS)
 def test_cfn_lint_clean(env: str, synth: Callable[[str], Synthesized]) -> None:
     result = synth(env)
-    region = result.stacks.foundation.region
-    findings = []
-    for template in sorted(result.outdir.glob("*.template.json")):
-        for match in lint_file(template, config=ManualArgs(regions=[region])):
-            findings.append((template.name, match.rule.id, match.message))
+    findings = cfn_lint(result.outdir, result.stacks.foundation.region)
     errors = [f for f in findings if f[1].startswith("E")]
     unexplained = [f for f in findings if not f[1].startswith("E") and not _allowed(f[1], f[2])]
     assert errors == [], "\n".join(map(str, errors))
@@ -83,3 +91,13 @@ def test_synth_is_deterministic(dev: Synthesized, tmp_path: Path) -> None:
 def test_snapshot_normalisation_hides_asset_hashes(dev: Synthesized) -> None:
     template = normalise(dev.template_json(dev.stacks.endpoints["caller-risk"].stack_name))
     assert "<asset-hash>" in json.dumps(template)
+
+
+def test_cfn_lint_judges_every_template_of_the_assembly(tmp_path: Path) -> None:
+    """The one-run lint still reads each file: a defect in the second template is found and named."""
+    clean = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    broken = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"DelaySeconds": "soon"}}}}
+    (tmp_path / "a.template.json").write_text(json.dumps(clean))
+    (tmp_path / "b.template.json").write_text(json.dumps(broken))
+    findings = cfn_lint(tmp_path, "eu-west-1")
+    assert [(name, rule[0]) for name, rule, _ in findings] == [("b.template.json", "E")], findings

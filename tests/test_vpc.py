@@ -13,7 +13,6 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
-from cfnlint.api import ManualArgs, lint_file
 
 from mlops_constructs.artifacts import ModelArtifact
 from mlops_constructs.images import ContainerImage
@@ -21,7 +20,7 @@ from mlops_constructs.models import container_model
 from mlops_constructs.network import SageMakerVpcEndpoints, VpcPlacement
 from mlops_constructs.validation import PropsError
 from tests.conftest import Synthesized, resources_of_type
-from tests.test_gates import _allowed
+from tests.test_gates import _allowed, cfn_lint
 
 CONFIGS = Path(__file__).parent / "configs"
 PREFIX = "arn:aws:ec2:eu-west-1:111111111111"
@@ -303,11 +302,7 @@ def test_vpc_app_synthesises_with_zero_nag_findings(vpc: Synthesized) -> None:
 
 
 def test_vpc_app_cfn_lint_clean(vpc: Synthesized) -> None:
-    findings = [
-        (template.name, match.rule.id, match.message)
-        for template in sorted(vpc.outdir.glob("*.template.json"))
-        for match in lint_file(template, config=ManualArgs(regions=["eu-west-1"]))
-    ]
+    findings = cfn_lint(vpc.outdir, "eu-west-1")
     assert [f for f in findings if f[1].startswith("E") or not _allowed(f[1], f[2])] == []
 
 
