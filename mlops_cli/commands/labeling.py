@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from config.loader import CONFIG_DIR
 from mlops_cli.console import err, examples, out, print_json
 
 MANIFEST_EXAMPLES = (
@@ -64,16 +63,18 @@ def manifest(source: Path, to: str, text_column: str | None, ref_column: str | N
 
 @group.command(name="status", epilog=examples(STATUS_EXAMPLE))
 @click.option("--env", default="dev", show_default=True, help="Environment: config/<env>.yaml.")
-@click.option("--config-dir", type=click.Path(file_okay=False, path_type=Path), default=CONFIG_DIR, hidden=True)
+@click.option("--config-dir", type=click.Path(file_okay=False, path_type=Path), hidden=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def status(env: str, config_dir: Path, as_json: bool) -> int:
+def status(env: str, config_dir: Path | None, as_json: bool) -> int:
     """The environment's labelling jobs: status and label counts."""
     import dataclasses
 
+    # Here, not at the top: config.loader imports the CDK (about 1 s), which every other `mlops` command would pay.
+    from config.loader import CONFIG_DIR
     from mlops_cli import labeling
     from mlops_cli.weights import aws_call
 
-    config, region = labeling.configured(env, config_dir)
+    config, region = labeling.configured(env, config_dir or CONFIG_DIR)
     client = labeling.client("sagemaker", region)
     rows = aws_call("list labelling jobs", lambda: labeling.status(config, client))
     if as_json:
