@@ -23,6 +23,16 @@ from tests.aws_emulator import aws, aws_emulator  # noqa: F401 - fixtures for te
 ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: only called under `-n`
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `--dist load` (`-n auto` alone, as pyproject's addopts): tests/scheduling.py."""
+    if config.getvalue("dist") != "load":
+        return None
+    from tests.scheduling import make_scheduler
+
+    return make_scheduler(config, log)
+
+
 @dataclass
 class Synthesized:
     """One environment's synthesised app: its stacks, output folder and templates."""
