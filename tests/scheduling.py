@@ -31,12 +31,13 @@ GROUPS = {
     "tests/test_release.py": "release",  # `changes`: synths of edited configs
     "tests/test_labeling_stack.py": "labeling-stack",  # `public`: a synth with a public workforce
     "tests/test_scoring_api_stack.py": "scoring-api-stack",  # `iam_api`: a synth with IAM authorisation
+    "tests/test_scoring_api_invoke.py": "scoring-api-invoke",  # `localhost_certificate`
     # conftest's `vpc`: a synth of tests/configs/vpc.yaml
     "tests/test_vpc.py": "vpc",
     "tests/test_deploy_rules.py": "vpc",
     # conftest's `model_archive`/`model_dir`: a model trained and exported to ONNX; servers on it
     "tests/test_model_format.py": "model",
-    "tests/test_scoring_api_local.py": "model",  # `local_endpoint`: a model server process
+    "tests/test_scoring_api_local.py": "model",  # `server_port`: the inference server as a process
     "tests/test_server.py": "model",  # `port`: the inference server as a process
     "tests/test_server_hostile.py": "model",  # `port`: the inference server as a process
     "tests/test_server_lifecycle.py": "model",
