@@ -120,6 +120,18 @@ def test_missing_train_channel_is_the_failure_reason(tmp_path: Path) -> None:
     assert re.search(r"DataError: channel directory .*/input/data/train holds no \.csv files", opt_ml.failure())
 
 
+def test_a_worker_keeps_the_reason_another_process_wrote_first(tmp_path: Path) -> None:
+    """With several processes, the first failure is the cause (say rank 0's export); a rank that fails
+    after it (its collective cut off) must not overwrite it with the consequence."""
+    opt_ml = OptMl.create(tmp_path, hyperparameters={"epochs": "1"}, train=synthetic_calls(1, seed=1))  # no validation rows
+    opt_ml.paths.failure.parent.mkdir(parents=True, exist_ok=True)
+    opt_ml.paths.failure.write_text("ExportError: rank 0 could not write the model")
+    result = opt_ml.run()
+    assert result.returncode == 1
+    assert "ValueError: too few rows" in result.stderr
+    assert opt_ml.failure() == "ExportError: rank 0 could not write the model"
+
+
 def test_malformed_channel_file_is_named(tmp_path: Path) -> None:
     opt_ml = OptMl.create(tmp_path, hyperparameters={"epochs": "1"}, train=synthetic_calls(50, seed=1))
     (opt_ml.paths.channel("train") / "part-0.csv").write_text("call_duration_s,label\n1,0\n")

@@ -19,7 +19,7 @@ MASTER_PORT_ENV = "MLOPS_MASTER_PORT"
 DEFAULT_MASTER_PORT = "29500"
 
 if TYPE_CHECKING:
-    from mlops_training.trainer import Distributed
+    from mlops_training.trainer import Distributed, Result
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,9 @@ def _worker(paths: Paths, hp: Hyperparameters, data: tuple[Dataset, Dataset] | N
         return _train(paths, hp, dist, data or load_data(paths, hp))
     except Exception as error:  # every failure becomes the job's FailureReason
         traceback.print_exc()
+        if paths.failure.exists():  # another rank failed first: its reason is the cause, this one a consequence
+            print(f"training failed after another process: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+            return 1
         return _fail(paths, f"{type(error).__name__}: {error}")
     finally:
         import torch.distributed
@@ -127,7 +130,6 @@ def _worker(paths: Paths, hp: Hyperparameters, data: tuple[Dataset, Dataset] | N
 def _train(paths: Paths, hp: Hyperparameters, dist: Distributed, data: tuple[Dataset, Dataset]) -> int:
     import torch
 
-    from mlops_training import artifact
     from mlops_training.reporting import EpochReporter
     from mlops_training.trainer import train
 
@@ -140,8 +142,23 @@ def _train(paths: Paths, hp: Hyperparameters, dist: Distributed, data: tuple[Dat
         raise ValueError(f"too few rows: {len(train_data)} to train on, {len(validation)} to validate")
     reporter = EpochReporter()
     result = train(train_data, validation, hp, checkpoint_dir=paths.checkpoints, on_epoch=reporter, dist=dist)
-    if not dist.is_main:
-        return 0
+    if dist.is_main:
+        _write_model(paths, hp, result, (train_data, validation), reporter.job_name, dist.world_size)
+    if dist.world_size > 1:
+        # The ranks leave together: a rank that tore its gloo group down while rank 0 was still writing
+        # the model once died with "terminate called without an active exception" (SIGABRT).
+        torch.distributed.barrier()
+    return 0
+
+
+def _write_model(
+    paths: Paths, hp: Hyperparameters, result: Result, data: tuple[Dataset, Dataset], job_name: str, processes: int
+) -> None:
+    import torch
+
+    from mlops_training import artifact
+
+    train_data, validation = data
     final = result.history[-1]
     meta = artifact.metadata(
         model_name=hp.model_name,
@@ -152,15 +169,14 @@ def _train(paths: Paths, hp: Hyperparameters, dist: Distributed, data: tuple[Dat
             "hidden": list(hp.hidden),
             "epochs": hp.epochs,
             "holdout_auc": round(final.validation_auc, 4),
-            "job_name": reporter.job_name,
+            "job_name": job_name,
             "hyperparameters": hp.as_strings(),
-            "processes": dist.world_size,
+            "processes": processes,
         },
     )
     example = torch.from_numpy(train_data.features[:4])
     artifact.write_directory(paths.model, artifact.model_files(result.model, example, meta))
     print(f"wrote {paths.model}: validation AUC {final.validation_auc:.4f} after {final.epoch} epochs", flush=True)
-    return 0
 
 
 def _fail(paths: Paths, message: str) -> int:
