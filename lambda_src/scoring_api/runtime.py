@@ -49,9 +49,15 @@ def apply_dimensions() -> None:
 def client(service: str) -> Any:
     """One boto3 client per service per container."""
     import boto3
+
+    return boto3.client(service, config=_sdk_config())
+
+
+def _sdk_config() -> Any:
+    """The time-outs and retries every SDK client of the handlers takes (botocore's Config)."""
     from botocore.config import Config
 
-    return boto3.client(service, config=Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S, retries=RETRIES))
+    return Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S, retries=RETRIES)
 
 
 @cache
@@ -63,14 +69,10 @@ def endpoint_runtime() -> RuntimeClient:
     (HTTPS_PROXY, AWS_CA_BUNDLE, ...), EndpointRuntime, which connects directly with botocore's bundle,
     would not follow; the SDK's client does, so that is what the handlers get then."""
     import botocore.session
-    from botocore.config import Config
     from botocore.utils import get_environ_proxies
 
     session = botocore.session.get_session()
-    sdk: Any = session.create_client(
-        "sagemaker-runtime",
-        config=Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S, retries=RETRIES),
-    )
+    sdk: Any = session.create_client("sagemaker-runtime", config=_sdk_config())
     custom_ca = session.get_config_variable("ca_bundle") or os.environ.get("REQUESTS_CA_BUNDLE")
     if get_environ_proxies(sdk.meta.endpoint_url) or custom_ca:
         logger.info("InvokeEndpoint through the SDK's client: a proxy or CA bundle is configured")
