@@ -18,7 +18,6 @@ on a kept-alive connection, and its answer comes back shaped as SageMaker Runtim
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 from collections.abc import Mapping
@@ -52,43 +51,31 @@ class _Raw:
 
 
 class LocalInvokeEndpoint:
-    """Routes every InvokeEndpoint of the clients it is attached to to `127.0.0.1:<port>/invocations`."""
+    """Routes every InvokeEndpoint of the clients it is attached to to `127.0.0.1:<port>/invocations`,
+    over the same LocalEndpointConnection the EndpointRuntime route uses."""
 
     def __init__(self, port: int, *, variant: str = "local") -> None:
         self.port = port
         self.variant = variant
-        self.endpoints_called: list[str] = []
-        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self._local = LocalEndpointConnection(port, variant=variant)
+        self.endpoints_called = self._local.endpoints_called
 
     def attach(self, client: Any) -> Any:
         client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", self._send)
         return client
 
     def close(self) -> None:
-        self._connection.close()
+        self._local.close()
 
     def _send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
-        match = _PATH.match(urlsplit(request.url).path)
-        if match is None:
-            raise ValueError(f"not an InvokeEndpoint request: {request.url}")
-        self.endpoints_called.append(match.group(1))
-        headers = {name: request.headers[name] for name in ("Content-Type", "Accept") if name in request.headers}
+        headers = {name: _text(request.headers[name]) for name in ("Content-Type", "Accept") if name in request.headers}
         body = request.body if isinstance(request.body, bytes | None) else request.body.read()
-        status, content_type, data = self._post(body or b"", headers)
-        answer = sagemaker_answer(status, content_type, data, self.variant)
+        answer = self._local.send(urlsplit(request.url).path, headers, body or b"")
         return AWSResponse(request.url, answer.status, HTTPHeaderDict(dict(answer.headers)), _Raw(answer.body))
 
-    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
-        for attempt in (1, 2):  # a kept-alive connection the server closed is reopened once
-            try:
-                self._connection.request("POST", "/invocations", body=body, headers=headers)
-                response = self._connection.getresponse()
-                return response.status, response.getheader("Content-Type") or "application/json", response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self._connection.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def sagemaker_answer(status: int, content_type: str, data: bytes, variant: str) -> Exchange:

@@ -98,14 +98,18 @@ def ours(
     return client, connection, sleeps
 
 
-def sdk_answering(exchange: Exchange, credentials: Credentials = WITH_TOKEN) -> tuple[Any, list[AWSPreparedRequest]]:
-    """A botocore client whose every request gets `exchange` back, and the requests it sent."""
-    client = sdk_client(credentials)
+def sdk_answering(
+    *answers: Exchange, credentials: Credentials = WITH_TOKEN, attempts: int = 1
+) -> tuple[Any, list[AWSPreparedRequest]]:
+    """A botocore client whose requests get `answers` back in turn (the last one from then on), and the
+    requests it sent."""
+    client = sdk_client(credentials, attempts)
     sent: list[AWSPreparedRequest] = []
 
     def answer(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        reply = answers[min(len(sent), len(answers) - 1)]
         sent.append(request)
-        return AWSResponse(request.url, exchange.status, HTTPHeaderDict(dict(exchange.headers)), _Raw(exchange.body))
+        return AWSResponse(request.url, reply.status, HTTPHeaderDict(dict(reply.headers)), _Raw(reply.body))
 
     client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", answer)
     return client, sent
@@ -119,7 +123,7 @@ OK = Exchange(200, {"content-type": "application/json", "x-amzn-invoked-producti
 def test_the_request_is_the_sdks_and_botocore_verifies_its_signature(
     request_params: dict[str, Any], credentials: Credentials
 ) -> None:
-    sdk, sdk_sent = sdk_answering(OK, credentials)
+    sdk, sdk_sent = sdk_answering(OK, credentials=credentials)
     sdk.invoke_endpoint(**request_params)
     [theirs] = sdk_sent
     client, connection, _ = ours([OK], credentials=credentials)
@@ -264,17 +268,10 @@ def test_retries_what_botocore_standard_mode_retries(first: Exchange | Exception
         assert len(connection.sent) == 1
         assert sleeps == []
     if isinstance(first, Exchange):  # botocore, given the same first answer, decides the same
-        sdk = sdk_client(attempts=2)
-        answers = [first, OK]
-
-        def answer(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
-            reply = answers.pop(0)
-            return AWSResponse(request.url, reply.status, HTTPHeaderDict(dict(reply.headers)), _Raw(reply.body))
-
-        sdk.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", answer)
+        sdk, sdk_sent = sdk_answering(first, OK, attempts=2)
         with mock.patch("time.sleep"), contextlib.suppress(ClientError):
             sdk.invoke_endpoint(**REQUESTS[0])
-        assert (len(answers) == 0) == retried
+        assert (len(sdk_sent) == 2) == retried
 
 
 def test_the_last_failure_is_raised_after_the_last_attempt() -> None:
@@ -292,13 +289,7 @@ def test_the_back_off_is_botocores_and_honours_x_amz_retry_after() -> None:
     throttled = Exchange(429, {**ERRORS["throttled"].headers, "x-amz-retry-after": "2000"}, ERRORS["throttled"].body)
     client, _, sleeps = ours([throttled, OK], attempts=2)
     client.invoke_endpoint(**REQUESTS[0])
-    sdk, answers = sdk_client(attempts=2), [throttled, OK]
-
-    def answer(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
-        reply = answers.pop(0)
-        return AWSResponse(request.url, reply.status, HTTPHeaderDict(dict(reply.headers)), _Raw(reply.body))
-
-    sdk.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", answer)
+    sdk, _ = sdk_answering(throttled, OK, attempts=2)
     with mock.patch("time.sleep") as slept:
         sdk.invoke_endpoint(**REQUESTS[0])
     assert sleeps == [call.args[0] for call in slept.call_args_list] == [2.0]
@@ -321,14 +312,7 @@ def test_the_retry_quota_runs_out_as_botocores_does() -> None:
     unavailable = ERRORS["unavailable"]
     client, connection, _ = ours([unavailable] * 80, attempts=2)
     mine = attempts_per_call(lambda: client.invoke_endpoint(**REQUESTS[0]), lambda: len(connection.sent))
-    sdk = sdk_client(attempts=2)
-    sdk_sent: list[AWSPreparedRequest] = []
-
-    def answer(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
-        sdk_sent.append(request)
-        return AWSResponse(request.url, unavailable.status, HTTPHeaderDict(dict(unavailable.headers)), _Raw(unavailable.body))
-
-    sdk.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", answer)
+    sdk, sdk_sent = sdk_answering(unavailable, attempts=2)
     with mock.patch("time.sleep"):
         theirs = attempts_per_call(lambda: sdk.invoke_endpoint(**REQUESTS[0]), lambda: len(sdk_sent))
     assert mine == theirs
