@@ -367,7 +367,7 @@ def _metadata(exchange: Exchange, attempt: int) -> dict[str, Any]:
     return {
         "RequestId": exchange.headers.get("x-amzn-requestid"),
         "HTTPStatusCode": exchange.status,
-        "HTTPHeaders": dict(exchange.headers),
+        "HTTPHeaders": exchange.headers,  # a fresh mapping per answer already (Connection.send)
         "RetryAttempts": attempt - 1,
     }
 
